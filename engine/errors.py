@@ -1,0 +1,33 @@
+"""Every error streaminfer raises on purpose derives from one root, so callers can catch one type."""
+
+
+class StreaminferError(Exception):
+    """Root of every error streaminfer raises on purpose."""
+
+
+class ConfigError(StreaminferError):
+    """A configuration file, environment variable or CLI argument is invalid."""
+
+
+class StackError(StreaminferError):
+    """The local stack (Kafka or Triton) could not be installed, started, checked or stopped."""
+
+
+class StackUnavailableError(StackError):
+    """A server of the stack is not reachable where the configuration says it is."""
+
+
+class ModelRepositoryError(StreaminferError):
+    """A Triton model repository entry is malformed or could not be loaded."""
+
+
+class InferenceError(StreaminferError):
+    """Triton answered with an error that retrying will not fix (wrong shape, missing model...)."""
+
+
+class InferenceUnavailableError(StreaminferError):
+    """Triton is unreachable or timed out; retrying later may succeed."""
+
+
+class FencedError(StreaminferError):
+    """Another worker with the same transactional.id took over: this one must exit."""

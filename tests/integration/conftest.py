@@ -1,0 +1,91 @@
+"""One session-scoped real stack (Kafka + Triton) for every integration test.
+
+If a stack is already up at the configured ports it is reused and left running; otherwise the
+session starts one and stops it at the end. Under ``CI=true`` a stack that cannot start FAILS the
+run — integration tests never skip silently there.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from engine.errors import StackError
+from engine.stack.manager import LocalStack
+from engine.stack.settings import StackSettings, load_stack_settings, running_under_ci
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/integration is marked ``integration``."""
+    for item in items:
+        if "/integration/" in str(item.fspath):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack_settings() -> StackSettings:
+    """Settings of the stack the session uses (environment overrides apply)."""
+    return load_stack_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(stack_settings: StackSettings) -> Iterator[LocalStack]:
+    """A ready local stack; started by this session only if it was not already running."""
+    local = LocalStack(stack_settings, say=lambda line: print(f"[stack] {line}"))
+    already_up = local.status().ready
+    if not already_up:
+        try:
+            local.up()
+        except StackError as exc:
+            message = f"the real stack could not start: {exc}"
+            if running_under_ci():
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+    yield local
+    if not already_up:
+        local.down()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack: LocalStack) -> str:
+    """``host:port`` of the session's real Kafka broker."""
+    return stack.settings.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def triton_grpc_url(stack: LocalStack) -> str:
+    """``host:port`` of the session's real Triton gRPC endpoint."""
+    return stack.settings.triton_grpc_url
+
+
+@pytest.fixture()
+def unique_name() -> Callable[[str], str]:
+    """Factory for names no other test run uses (topics, groups, transactional ids)."""
+    run = uuid.uuid4().hex[:8]
+    return lambda base: f"test.{base}.{run}"
+
+
+@pytest.fixture()
+def make_topic(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Iterator[Callable[..., str]]:
+    """Factory fixture: create a fresh topic on the real broker; deleted after the test."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    created: list[str] = []
+
+    def _make(base: str, partitions: int = 3, config: dict[str, str] | None = None) -> str:
+        name = unique_name(base)
+        futures = admin.create_topics([NewTopic(name, partitions, 1, config=config or {})], operation_timeout=30)
+        futures[name].result(timeout=30)
+        created.append(name)
+        return name
+
+    yield _make
+    if created:
+        for future in admin.delete_topics(created, operation_timeout=30).values():
+            try:
+                future.result(timeout=30)
+            except Exception:  # noqa: BLE001 — cleanup is best effort; the broker is per session
+                pass
