@@ -31,3 +31,11 @@ class InferenceUnavailableError(StreaminferError):
 
 class FencedError(StreaminferError):
     """Another worker with the same transactional.id took over: this one must exit."""
+
+
+class TopicAdminError(StreaminferError):
+    """The broker refused or failed a topic operation (describe, create, alter)."""
+
+    def __init__(self, message: str, *, kafka_code: int | None = None) -> None:
+        super().__init__(message)
+        self.kafka_code = kafka_code  # librdkafka error code, so callers can tolerate some

@@ -51,6 +51,10 @@ class LocalStack:
         self.triton = TritonServer(settings, self.triton_installer)
 
     # -- up -------------------------------------------------------------------------------
+    def running(self) -> list[str]:
+        """Names of the servers whose recorded process is alive (ready or not)."""
+        return [p.name for p in (self.kafka.process, self.triton.process) if p.pid() is not None]
+
     def up(self) -> StackStatus:
         """Install what is missing, start what is not running, wait for readiness. Idempotent."""
         s = self.settings

@@ -34,17 +34,18 @@ def stack_settings() -> StackSettings:
 def stack(stack_settings: StackSettings) -> Iterator[LocalStack]:
     """A ready local stack; started by this session only if it was not already running."""
     local = LocalStack(stack_settings, say=lambda line: print(f"[stack] {line}"))
-    already_up = local.status().ready
-    if not already_up:
-        try:
-            local.up()
-        except StackError as exc:
-            message = f"the real stack could not start: {exc}"
-            if running_under_ci():
-                pytest.fail(message, pytrace=False)
-            pytest.skip(message)
+    # Only a session that started the servers stops them: a developer's running stack (even one
+    # that is busy loading a model) is left alone.
+    already_running = local.running()
+    try:
+        local.up()
+    except StackError as exc:
+        message = f"the real stack could not start: {exc}"
+        if running_under_ci():
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     yield local
-    if not already_up:
+    if not already_running:
         local.down()
 
 

@@ -1,0 +1,60 @@
+"""``streaminfer models build|list`` — train/export into the versioned Triton repository, load into Triton."""
+
+from __future__ import annotations
+
+import typer
+
+from engine.cli.errors import clear_errors
+
+app = typer.Typer(help="Versioned Triton models: build, load, list.", no_args_is_help=True)
+
+
+@app.command()
+@clear_errors
+def build(
+    name: str = typer.Argument("fraud", help="Model to build (fraud)."),
+    force: bool = typer.Option(False, "--force", help="Retrain even when a cached artifact exists."),
+    load: bool = typer.Option(True, "--load/--no-load", help="Load the new version into the running Triton."),
+) -> None:
+    """Train if needed (cached by code+seed), export a new version, and load it into Triton."""
+    from engine.errors import ConfigError
+    from engine.inference.model_control import ModelControl
+    from engine.stack.settings import load_stack_settings
+    from models.fraud.export import build_fraud_model
+
+    if name != "fraud":
+        raise ConfigError(f"unknown model {name!r}; known: fraud")
+    stack = load_stack_settings()
+    repository = stack.model_repository
+    existing = ModelControl.versions_on_disk(repository, name)
+    if existing and not force:
+        result_version, result_path, metrics = existing[-1], repository / name / str(existing[-1]), None
+        typer.echo(f"{name}: version {result_version} already in {repository} (use --force for a new one)")
+    else:
+        result = build_fraud_model(repository, force=force)
+        result_version, result_path, metrics = result.version, result.path, result.metrics
+        source = "cached artifact" if result.from_cache else "trained now"
+        typer.echo(f"{name}: exported version {result.version} ({source}) → {result.path}")
+    if metrics:
+        shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+        typer.echo("  offline metrics: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                                                     for k, v in shown.items()))
+    if load:
+        ModelControl(stack.triton_http_url).load(name)
+        typer.echo(f"{name}: loaded into Triton at {stack.triton_grpc_url} (ready versions: "
+                   f"{ModelControl(stack.triton_http_url).ready_versions(name)})")
+    del result_path
+
+
+@app.command("list")
+@clear_errors
+def list_models() -> None:
+    """Models and versions on disk and what Triton has ready."""
+    from engine.inference.model_control import ModelControl
+    from engine.stack.settings import load_stack_settings
+
+    stack = load_stack_settings()
+    control = ModelControl(stack.triton_http_url)
+    for model_dir in sorted(p for p in stack.model_repository.glob("*") if p.is_dir()):
+        on_disk = ModelControl.versions_on_disk(stack.model_repository, model_dir.name)
+        typer.echo(f"{model_dir.name}: on disk {on_disk}, ready {control.ready_versions(model_dir.name)}")

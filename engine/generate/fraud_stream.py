@@ -1,0 +1,111 @@
+"""Produces synthetic card transactions to Kafka at a steady rate, and their labels after a delay."""
+
+from __future__ import annotations
+
+import heapq
+import random
+import time
+from dataclasses import dataclass, field
+
+import orjson
+from confluent_kafka import Producer
+
+from engine.generate.malformed import malformed_payload
+from engine.publish.producer import produce_all
+from engine.publish.records import OutputRecord
+from models.fraud.generator import FraudGenerator, make_label
+
+
+@dataclass
+class GenerateReport:
+    """What a generation run produced."""
+
+    events: int = 0
+    malformed: int = 0
+    labels: int = 0
+    fraud: int = 0
+    seconds: float = 0.0
+    malformed_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GenerateOptions:
+    """One generation run: how many, how fast, what else."""
+
+    count: int
+    seed: int = 7
+    rate: float = 0.0              # events/s; 0 = as fast as possible
+    malformed: int = 0             # malformed records interleaved at random positions
+    drift: float = 0.0             # generator drift knob at start
+    drift_to: float | None = None  # drift after `drift_at` of the run (None: unchanged)
+    drift_at: float = 0.5
+    labels: bool = True
+    label_delay_s: float = 2.0     # ground truth arrives this long after the event (fraud: 3x)
+    chunk: int = 500
+
+
+class FraudStreamProducer:
+    """Drives :class:`FraudGenerator` into ``transactions_topic`` (keyed by card id) and ``labels_topic``."""
+
+    def __init__(self, bootstrap: str, transactions_topic: str = "fraud.transactions",
+                 labels_topic: str = "fraud.labels") -> None:
+        self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                                  "linger.ms": 5, "compression.type": "lz4",
+                                  "queue.buffering.max.messages": 500000})
+        self.transactions_topic = transactions_topic
+        self.labels_topic = labels_topic
+
+    def run(self, options: GenerateOptions, should_stop=lambda: False) -> GenerateReport:
+        """Produce ``options.count`` valid events (plus malformed ones); returns counts."""
+        report = GenerateReport()
+        generator = FraudGenerator(seed=options.seed, drift=options.drift)
+        rng = random.Random(options.seed)
+        bad_positions = set(rng.sample(range(options.count), min(options.malformed, options.count)))
+        due_labels: list[tuple[float, int, bytes, bytes]] = []
+        started = time.monotonic()
+        produced = 0
+        while produced < options.count and not should_stop():
+            if options.drift_to is not None and produced >= options.count * options.drift_at:
+                generator.set_drift(options.drift_to)
+            n = min(options.chunk, options.count - produced)
+            events, labels = generator.batch(n)
+            records = []
+            for i, (event, label) in enumerate(zip(events, labels)):
+                key = event["card_id"].encode()
+                if produced + i in bad_positions:
+                    reason, payload = malformed_payload(event, rng)
+                    records.append(OutputRecord(self.transactions_topic, key, payload))
+                    report.malformed += 1
+                    report.malformed_reasons[reason] = report.malformed_reasons.get(reason, 0) + 1
+                records.append(OutputRecord(self.transactions_topic, key, orjson.dumps(event)))
+                if options.labels:
+                    delay = options.label_delay_s * (3.0 if label else 1.0)
+                    due = time.monotonic() + delay
+                    label_ms = int((time.time() + delay) * 1000)
+                    heapq.heappush(due_labels, (due, report.events + i, key,
+                                                orjson.dumps(make_label(event, int(label), label_ms))))
+            report.fraud += int(labels.sum())
+            produce_all(self.producer, records)
+            produced += n
+            report.events += n
+            report.labels += self._release_labels(due_labels, time.monotonic())
+            if options.rate > 0:  # steady pacing: sleep until this chunk is due
+                ahead = produced / options.rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
+        # Ground truth still owed: wait for it (bounded by the longest delay).
+        while due_labels and not should_stop():
+            report.labels += self._release_labels(due_labels, time.monotonic())
+            if due_labels:
+                time.sleep(min(0.2, max(0.0, due_labels[0][0] - time.monotonic())))
+        self.producer.flush(60)
+        report.seconds = time.monotonic() - started
+        return report
+
+    def _release_labels(self, due: list, now: float) -> int:
+        records = []
+        while due and due[0][0] <= now:
+            _, _, key, value = heapq.heappop(due)
+            records.append(OutputRecord(self.labels_topic, key, value))
+        produce_all(self.producer, records)
+        return len(records)

@@ -1,0 +1,52 @@
+"""Explicit model control against Triton's HTTP API: load, unload, which versions are ready."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tritonclient.http as httpclient
+from tritonclient.utils import InferenceServerException
+
+from engine.errors import ModelRepositoryError, StackUnavailableError
+
+
+class ModelControl:
+    """Loads and inspects models on a Triton server started with ``--model-control-mode=explicit``."""
+
+    def __init__(self, http_url: str, timeout_s: float = 120.0) -> None:
+        self.http_url = http_url
+        self._client = httpclient.InferenceServerClient(http_url, connection_timeout=timeout_s,
+                                                        network_timeout=timeout_s)
+
+    @staticmethod
+    def versions_on_disk(repository: Path, name: str) -> list[int]:
+        """Numeric version directories of ``name`` in the repository, ascending."""
+        model_dir = repository / name
+        if not model_dir.is_dir():
+            return []
+        return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+    def load(self, name: str) -> None:
+        """(Re)load ``name``: Triton re-reads config.pbtxt and every version the policy selects."""
+        try:
+            self._client.load_model(name)
+        except InferenceServerException as exc:
+            text = str(exc)
+            if "connect" in text.lower() or "refused" in text.lower():
+                raise StackUnavailableError(f"Triton not reachable at {self.http_url}; run `streaminfer stack up`") from None
+            raise ModelRepositoryError(f"Triton refused to load {name!r}: {text}") from None
+        except OSError as exc:
+            raise StackUnavailableError(f"Triton not reachable at {self.http_url} ({exc}); run `streaminfer stack up`") from None
+
+    def unload(self, name: str) -> None:
+        """Unload every version of ``name``."""
+        self._client.unload_model(name)
+
+    def ready_versions(self, name: str) -> list[str]:
+        """Versions of ``name`` Triton reports READY."""
+        try:
+            index = self._client.get_model_repository_index()
+        except (InferenceServerException, OSError):
+            return []
+        return sorted((m.get("version", "") for m in index if m.get("name") == name and m.get("state") == "READY"),
+                      key=lambda v: int(v) if v.isdigit() else -1)

@@ -1,0 +1,64 @@
+"""Prometheus metrics of the hot path (prometheus-client). One instance per process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,
+                    0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
+_ROW_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+
+class ServeMetrics:
+    """Counters, gauges and histograms of one serve worker, labelled by pipeline.
+
+    Args:
+        pipeline: Pipeline name, a constant label.
+        registry: Where to register (a private registry in tests).
+    """
+
+    def __init__(self, pipeline: str, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = ["pipeline"]
+        kw = {"registry": self.registry}
+        self.events_in = Counter("streaminfer_events_consumed", "Records consumed from the input topic.", labels, **kw).labels(pipeline)
+        self.events_out = Counter("streaminfer_events_scored", "Scores published.", labels, **kw).labels(pipeline)
+        self._dead_letters = Counter("streaminfer_dead_letters", "Records sent to the dead-letter topic.",
+                                     [*labels, "reason"], **kw)
+        self.batch_rows = Histogram("streaminfer_batch_rows", "Rows per Triton request.", labels,
+                                    buckets=_ROW_BUCKETS, **kw).labels(pipeline)
+        self.triton_latency = Histogram("streaminfer_triton_latency_seconds", "Triton request latency.", labels,
+                                        buckets=_LATENCY_BUCKETS, **kw).labels(pipeline)
+        self.end_to_end_latency = Histogram(
+            "streaminfer_end_to_end_latency_seconds",
+            "Input record timestamp → score produced.", labels, buckets=_LATENCY_BUCKETS, **kw).labels(pipeline)
+        self.engine_latency = Histogram("streaminfer_engine_latency_seconds", "Consumed → score produced.",
+                                        labels, buckets=_LATENCY_BUCKETS, **kw).labels(pipeline)
+        self._lag = Gauge("streaminfer_consumer_lag", "High watermark minus position.", [*labels, "topic", "partition"], **kw)
+        self.in_flight = Gauge("streaminfer_inflight_batches", "Batches in flight to Triton.", labels, **kw).labels(pipeline)
+        self.breaker_state = Gauge("streaminfer_breaker_state", "0 closed, 1 open, 2 half-open.", labels, **kw).labels(pipeline)
+        self._inference_errors = Counter("streaminfer_inference_errors", "Failed Triton requests.", [*labels, "kind"], **kw)
+        self._transactions = Counter("streaminfer_transactions", "Kafka transactions by outcome.", [*labels, "outcome"], **kw)
+        self.rewinds = Counter("streaminfer_rewinds", "Times the worker rewound to committed offsets.", labels, **kw).labels(pipeline)
+        self._pipeline = pipeline
+
+    def dead_letter(self, reason: str, count: int = 1) -> None:
+        """Count ``count`` dead letters for ``reason``."""
+        self._dead_letters.labels(self._pipeline, reason).inc(count)
+
+    def inference_error(self, kind: str) -> None:
+        """Count a failed Triton request (``unavailable`` or ``model_error``)."""
+        self._inference_errors.labels(self._pipeline, kind).inc()
+
+    def transaction(self, outcome: str) -> None:
+        """Count a transaction outcome (``committed`` / ``aborted``)."""
+        self._transactions.labels(self._pipeline, outcome).inc()
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        """Record consumer lag of one partition."""
+        self._lag.labels(self._pipeline, topic, str(partition)).set(lag)
+
+    def serve_http(self, host: str, port: int) -> None:
+        """Expose ``/metrics`` on ``host:port`` (0 = disabled)."""
+        if port:
+            start_http_server(port, addr=host, registry=self.registry)

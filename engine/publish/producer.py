@@ -1,0 +1,25 @@
+"""Produce with back-pressure: a full local queue (BufferError) means poll for delivery reports and retry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from confluent_kafka import Producer
+
+from engine.publish.records import OutputRecord
+
+
+def produce_all(producer: Producer, records: list[OutputRecord], on_delivery: Callable | None = None) -> None:
+    """Enqueue every record; blocks (serving delivery callbacks) while librdkafka's queue is full."""
+    produce = producer.produce
+    for record in records:
+        while True:
+            try:
+                if on_delivery is None:
+                    produce(record.topic, record.value, record.key, headers=record.headers)
+                else:
+                    produce(record.topic, record.value, record.key, headers=record.headers, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.05)  # frees queue space as deliveries complete
+    producer.poll(0)

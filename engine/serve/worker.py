@@ -1,0 +1,346 @@
+"""The serve worker: consume → decode/validate → features → micro-batch → Triton → publish, in order.
+
+One thread drives Kafka; Triton results arrive from gRPC threads through a queue. Batches are
+published strictly in the order they were cut, so every partition's outputs keep input order, and
+offsets are committed only for records whose outputs were produced (and, exactly-once, committed
+in the same transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import signal
+import threading
+import time
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from engine.batching.batch_builder import BatchBuilder
+from engine.batching.micro_batch import MicroBatch
+from engine.config.pipeline import DeliveryMode, PipelineSettings
+from engine.errors import FencedError
+from engine.inference.circuit_breaker import BreakerState, CircuitBreaker
+from engine.inference.triton_client import InferenceOutcome, TritonInferenceClient
+from engine.ingest.kafka_clients import consumer_config, producer_config
+from engine.metrics.serve_metrics import ServeMetrics
+from engine.publish.records import RecordContext, batch_records
+from engine.serve.delivery import AtLeastOnceDelivery, RewindRequired, TransactionalDelivery
+from engine.serve.offsets import OffsetLedger
+
+log = logging.getLogger("streaminfer.serve")
+
+
+class ServeWorker:
+    """One member of the pipeline's consumer group.
+
+    Args:
+        settings: The pipeline.
+        builder: Cuts and decodes micro-batches.
+        inference: Triton client.
+        instance: Stable worker id (part of the transactional.id).
+        metrics: Prometheus metrics.
+    """
+
+    def __init__(self, settings: PipelineSettings, builder: BatchBuilder, inference: TritonInferenceClient,
+                 instance: str, metrics: ServeMetrics) -> None:
+        self.settings = settings
+        self.builder = builder
+        self.inference = inference
+        self.instance = instance
+        self.metrics = metrics
+        self.ledger = OffsetLedger()
+        self.breaker = CircuitBreaker(settings.triton.breaker_failure_threshold,
+                                      settings.triton.breaker_probe_interval_s)
+        self.context = RecordContext(settings.name, instance, settings.topics.output,
+                                     settings.topics.dead_letter, settings.triton.model_name)
+        self._completions: queue.SimpleQueue[tuple[int, int, InferenceOutcome]] = queue.SimpleQueue()
+        self._pending: dict[int, MicroBatch] = {}   # cut, not yet published, by seq
+        self._in_flight: set[int] = set()
+        self._next_publish = 1
+        self._epoch = 0
+        self._paused = False
+        self._stopping = threading.Event()
+        self._last_lag = 0.0
+        self.consumer: Consumer | None = None
+        self.delivery: TransactionalDelivery | AtLeastOnceDelivery | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def request_stop(self, *_: object) -> None:
+        """Ask the loop to drain and exit (SIGTERM/SIGINT handler)."""
+        self._stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        """SIGTERM and SIGINT drain in-flight batches, commit and exit 0."""
+        signal.signal(signal.SIGTERM, self.request_stop)
+        signal.signal(signal.SIGINT, self.request_stop)
+
+    def run(self) -> int:
+        """Run until stopped; returns the process exit code (0 after a clean drain)."""
+        s = self.settings
+        delivery_cls = TransactionalDelivery if s.kafka.delivery == DeliveryMode.EXACTLY_ONCE else AtLeastOnceDelivery
+        self.delivery = delivery_cls(producer_config(s, self.instance), self.ledger,
+                                     s.kafka.commit_interval_ms / 1000.0, self.metrics)
+        self.consumer = Consumer(consumer_config(s, self.instance))
+        self.consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+        log.info("serving %s: %s → %s (%s), worker %s", s.name, s.topics.input, s.topics.output,
+                 s.kafka.delivery.value, self.instance)
+        try:
+            while not self._stopping.is_set():
+                self._step()
+            self._drain(timeout_s=30.0)
+            self._commit(final=True)
+            log.info("drained and committed; exiting")
+            return 0
+        except FencedError as exc:
+            log.error("fenced, exiting without committing: %s", exc)
+            return 3
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except Exception as exc:  # noqa: BLE001 — closing after a fencing may fail; nothing to save
+                log.warning("consumer close: %s", exc)
+        if self.delivery is not None:
+            self.delivery.close()
+        self.inference.close()
+
+    # -- the loop ---------------------------------------------------------------------------
+    def _step(self) -> None:
+        self._probe_breaker()
+        self._poll()
+        self._dispatch()
+        self._collect(timeout_s=0.0)
+        self._publish_ready()
+        if self.delivery.commit_due():
+            self._commit()
+        self._update_gauges()
+
+    def _poll(self) -> None:
+        consumer = self.consumer
+        backlog = len(self.builder) + sum(len(b.messages) for b in self._pending.values())
+        limit = self.settings.batching.max_rows * (self.settings.batching.max_in_flight + 2)
+        self._set_paused(backlog >= limit or not self.breaker.allows_requests())
+        if not self.breaker.allows_requests():
+            timeout = 0.05  # Triton is down: keep the group membership alive, nothing else to do
+        elif self._in_flight and (self._paused or len(self._in_flight) >= self.settings.batching.max_in_flight):
+            # Nothing useful to fetch: wait for Triton instead, but keep serving the group.
+            self._collect(timeout_s=0.002)
+            timeout = 0.0
+        else:
+            timeout = min(self.builder.time_to_deadline(), 0.002 if self._in_flight else 0.05)
+        messages = consumer.consume(self.settings.kafka.consume_batch, timeout)
+        if not messages:
+            return
+        good = []
+        for message in messages:
+            if message.error() is None:
+                good.append(message)
+            else:
+                log.warning("consume error: %s", message.error())
+        self.metrics.events_in.inc(len(good))
+        self.ledger.observe_consumed(good)
+        self.builder.add(good)
+
+    def _set_paused(self, paused: bool) -> None:
+        if paused == self._paused:
+            return
+        assignment = self.consumer.assignment()
+        if paused:
+            self.consumer.pause(assignment)
+        else:
+            self.consumer.resume(assignment)
+        self._paused = paused
+
+    def _dispatch(self) -> None:
+        """Send retries (oldest first) and new batches while the breaker and in-flight cap allow."""
+        cap = self.settings.batching.max_in_flight
+        now = time.monotonic()
+        for seq in sorted(self._pending):
+            batch = self._pending[seq]
+            if len(self._in_flight) >= cap or not self.breaker.allows_requests():
+                return
+            if batch.attempts and batch.scores is None and seq not in self._in_flight and batch.retry_at <= now:
+                self._submit(batch)
+                if self.breaker.state == BreakerState.HALF_OPEN:
+                    return  # one trial request while half-open
+        if self.breaker.state == BreakerState.HALF_OPEN and self._in_flight:
+            return
+        while len(self._in_flight) < cap and self.breaker.allows_requests():
+            force = self._stopping.is_set()
+            batch = self.builder.cut(self._epoch, force=force)
+            if batch is None:
+                return
+            self._pending[batch.seq] = batch
+            if batch.needs_inference:
+                self._submit(batch)
+            else:
+                batch.scores = batch.features[:0, 0]  # no rows: publishable at once
+
+    def _submit(self, batch: MicroBatch) -> None:
+        batch.attempts += 1
+        self._in_flight.add(batch.seq)
+        seq, epoch = batch.seq, batch.epoch
+        self.metrics.batch_rows.observe(len(batch.good_index))
+        self.inference.submit(batch.features, lambda outcome: self._completions.put((seq, epoch, outcome)))
+
+    def _collect(self, timeout_s: float) -> None:
+        """Apply every finished Triton request (waiting up to ``timeout_s`` for the first)."""
+        try:
+            item = self._completions.get(timeout=timeout_s) if timeout_s > 0 else self._completions.get_nowait()
+        except queue.Empty:
+            return
+        while True:
+            seq, epoch, outcome = item
+            self._apply(seq, epoch, outcome)
+            try:
+                item = self._completions.get_nowait()
+            except queue.Empty:
+                return
+
+    def _apply(self, seq: int, epoch: int, outcome: InferenceOutcome) -> None:
+        if epoch != self._epoch:
+            return  # the batch was dropped by a rewind; its records will be consumed again
+        self._in_flight.discard(seq)
+        batch = self._pending.get(seq)
+        if batch is None:
+            return
+        self.metrics.triton_latency.observe(outcome.latency_s)
+        if outcome.error is None:
+            batch.scores, batch.model_version = outcome.scores, outcome.model_version
+            self.breaker.record_success()
+            return
+        kind = "unavailable" if outcome.retriable else "model_error"
+        self.metrics.inference_error(kind)
+        if outcome.retriable:
+            log.warning("triton request failed (batch %d, attempt %d): %s", seq, batch.attempts, outcome.error)
+        else:
+            # A model fault is never the input's fault: no dead letters, loud logs, keep retrying.
+            log.error("MODEL ERROR from %s (batch %d, attempt %d): %s — input is kept, not dead-lettered",
+                      self.settings.triton.model_name, seq, batch.attempts, outcome.error)
+        t = self.settings.triton
+        backoff = min(t.retry_max_backoff_s, t.retry_initial_backoff_s * 2 ** (batch.attempts - 1))
+        batch.retry_at = time.monotonic() + backoff * random.uniform(0.5, 1.0)  # jitter
+        if self.breaker.record_failure():
+            log.error("circuit breaker OPEN after %d failures: pausing partitions, probing /v2/health/ready",
+                      self.breaker.consecutive_failures)
+
+    def _probe_breaker(self) -> None:
+        if self.breaker.probe_due():
+            ready = self.inference.server_ready()
+            self.breaker.record_probe(ready)
+            if ready:
+                log.warning("triton ready again: half-open, sending one trial batch")
+
+    def _publish_ready(self) -> None:
+        """Publish finished batches in cut order (a batch waiting on Triton holds back later ones)."""
+        while True:
+            batch = self._pending.get(self._next_publish)
+            if batch is None or batch.scores is None:
+                return
+            records, latencies, dead = batch_records(batch, self.context)
+            try:
+                self.delivery.publish(records, batch.next_positions())
+            except RewindRequired as exc:
+                self._rewind(f"publish failed: {exc}")
+                return
+            del self._pending[self._next_publish]
+            self._next_publish += 1
+            self.metrics.events_out.inc(len(batch.good_index))
+            for reason, count in dead.items():
+                self.metrics.dead_letter(reason, count)
+            for latency in latencies:
+                self.metrics.end_to_end_latency.observe(latency)
+            self.metrics.engine_latency.observe(max(0.0, time.time() - batch.consumed_at))
+
+    def _commit(self, final: bool = False) -> None:
+        try:
+            self.delivery.commit(self.consumer, final=final)
+        except RewindRequired as exc:
+            self._rewind(f"commit failed: {exc}")
+
+    # -- failure and rebalance --------------------------------------------------------------
+    def _rewind(self, why: str, partitions: list[TopicPartition] | None = None) -> None:
+        """Drop everything not committed and seek back to the committed offsets."""
+        log.warning("rewinding to committed offsets: %s", why)
+        self.metrics.rewinds.inc()
+        self.delivery.abort()
+        self._discard_unpublished()
+        targets = self.ledger.rewind_targets(partitions if partitions is not None else self.consumer.assignment())
+        for tp in targets:
+            try:
+                self.consumer.seek(tp)
+            except KafkaException as exc:
+                log.error("seek %s[%d] to %d failed: %s", tp.topic, tp.partition, tp.offset, exc)
+
+    def _discard_unpublished(self) -> None:
+        self._epoch += 1
+        self._pending.clear()
+        self._in_flight.clear()
+        self.builder.discard()
+        self._next_publish = self.builder.last_seq + 1
+
+    def _drain(self, timeout_s: float) -> None:
+        """Finish what is in flight and publish it (bounded); used on revoke and shutdown."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._probe_breaker()
+            self._dispatch()
+            self._collect(timeout_s=0.005)
+            self._publish_ready()
+            if not self._pending and (not len(self.builder) or not self._stopping.is_set()):
+                return
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        log.info("assigned %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+        if self._paused:
+            consumer.pause(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Cooperative revoke: commit what is done, then rewind the partitions we keep."""
+        log.info("revoked %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+        self._drain(timeout_s=5.0)
+        self._commit(final=True)
+        self._discard_unpublished()
+        revoked = {(tp.topic, tp.partition) for tp in partitions}
+        kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in revoked]
+        self.ledger.forget(partitions)
+        for tp in self.ledger.rewind_targets(kept):
+            try:
+                consumer.seek(tp)
+            except KafkaException as exc:
+                log.error("seek after revoke failed: %s", exc)
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Partitions lost (session expired): their outputs must not commit — abort and rewind."""
+        log.warning("lost %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+        lost = {(tp.topic, tp.partition) for tp in partitions}
+        kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in lost]
+        self.delivery.abort()
+        self._discard_unpublished()
+        self.ledger.forget(partitions)
+        for tp in self.ledger.rewind_targets(kept):
+            try:
+                consumer.seek(tp)
+            except KafkaException as exc:
+                log.error("seek after loss failed: %s", exc)
+
+    def _update_gauges(self) -> None:
+        self.metrics.in_flight.set(len(self._in_flight))
+        self.metrics.breaker_state.set(int(self.breaker.state))
+        now = time.monotonic()
+        if now - self._last_lag < 5.0:
+            return
+        self._last_lag = now
+        try:
+            for tp in self.consumer.position(self.consumer.assignment()):
+                low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                if tp.offset >= 0 and high >= 0:
+                    self.metrics.set_lag(tp.topic, tp.partition, max(0, high - tp.offset))
+        except KafkaException:
+            pass

@@ -1,0 +1,1 @@
+"""Fraud scoring pipeline: event contract, synthetic data, features, model, export."""

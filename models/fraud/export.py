@@ -1,0 +1,143 @@
+"""Build the fraud model into a Triton model repository, training only when needed."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from models import triton_repo
+from models.fraud.features import CATEGORICAL_COLUMNS, FEATURE_NAMES
+from models.fraud.schema import SCHEMA_VERSION
+from models.fraud.train import train_fraud_model
+from models.torchscript import load_torchscript, score_in_process, sha256_hex, to_torchscript_bytes
+
+__all__ = ["MODEL_NAME", "ModelBuild", "build_fraud_model", "load_torchscript", "score_in_process"]
+
+MODEL_NAME = "fraud"
+INPUT = triton_repo.TensorSpec("features", (len(FEATURE_NAMES),))  # = FraudNet.forward's argument name
+OUTPUT = triton_repo.TensorSpec("score", (1,))
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class ModelBuild:
+    """Result of :func:`build_fraud_model`.
+
+    Attributes:
+        name: Triton model name.
+        version: Version number written.
+        path: The version directory (``<repo>/<name>/<version>``).
+        metrics: Offline training metrics.
+        sha256: SHA-256 of ``model.pt``.
+        from_cache: Whether the artifact came from the cache (no training ran).
+    """
+
+    name: str
+    version: int
+    path: Path
+    metrics: dict[str, Any]
+    sha256: str
+    from_cache: bool
+
+
+def default_cache_dir() -> Path:
+    """``$STREAMINFER_CACHE_DIR`` or ``$XDG_CACHE_HOME/streaminfer/models`` (``~/.cache/...``)."""
+    if "STREAMINFER_CACHE_DIR" in os.environ:
+        return Path(os.environ["STREAMINFER_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streaminfer" / "models"
+
+
+def training_fingerprint(seed: int, n_events: int, epochs: int) -> str:
+    """Hash of everything that determines the trained artifact: code, settings, torch version."""
+    digest = hashlib.sha256(f"{seed}:{n_events}:{epochs}:{torch.__version__}".encode())
+    sources = sorted(_PACKAGE_DIR.glob("*.py")) + [_PACKAGE_DIR.parent / "metrics.py"]
+    for source in sources:
+        digest.update(source.name.encode())
+        digest.update(source.read_bytes())
+    return digest.hexdigest()
+
+
+def _cached_or_trained(cache_dir: Path, seed: int, n_events: int, epochs: int,
+                       force: bool) -> tuple[bytes, dict[str, Any], str, bool]:
+    fingerprint = training_fingerprint(seed, n_events, epochs)
+    entry = cache_dir / f"{MODEL_NAME}-{fingerprint[:16]}"
+    model_path, metrics_path = entry / "model.pt", entry / "metrics.json"
+    if not force and model_path.exists() and metrics_path.exists():
+        return model_path.read_bytes(), json.loads(metrics_path.read_text()), fingerprint, True
+    model, metrics = train_fraud_model(seed=seed, n_events=n_events, epochs=epochs)
+    torchscript = to_torchscript_bytes(model)
+    entry.mkdir(parents=True, exist_ok=True)
+    # Metrics last: their presence marks a complete cache entry.
+    (entry / "model.pt.tmp").write_bytes(torchscript)
+    os.replace(entry / "model.pt.tmp", model_path)
+    (entry / "metrics.json.tmp").write_text(json.dumps(metrics, indent=2))
+    os.replace(entry / "metrics.json.tmp", metrics_path)
+    return torchscript, metrics, fingerprint, False
+
+
+def build_fraud_model(repo_dir: Path, version: int | None = None, cache_dir: Path | None = None, force: bool = False,
+                      *, seed: int = 7, n_events: int = 200_000, epochs: int = 6,
+                      backend: triton_repo.Backend = "python") -> ModelBuild:
+    """Train (or reuse a cached artifact) and export the fraud model as a new Triton version.
+
+    Args:
+        repo_dir: Triton model repository root.
+        version: Version to write; None means one above the highest existing version.
+        cache_dir: Artifact cache; defaults to :func:`default_cache_dir`.
+        force: Retrain even if cached, and overwrite ``version`` if it exists.
+        seed: Training seed.
+        n_events: Training stream length.
+        epochs: Training epochs.
+        backend: Which ``config.pbtxt`` variant to write (the version files are identical).
+
+    Returns:
+        What was built and where.
+    """
+    model_dir = Path(repo_dir) / MODEL_NAME
+    torchscript, metrics, fingerprint, from_cache = _cached_or_trained(
+        Path(cache_dir) if cache_dir else default_cache_dir(), seed, n_events, epochs, force
+    )
+    version = triton_repo.next_version(model_dir) if version is None else version
+    metadata = {
+        "name": MODEL_NAME,
+        "schema_version": SCHEMA_VERSION,
+        "feature_names": list(FEATURE_NAMES),
+        "categorical_columns": {str(k): v for k, v in CATEGORICAL_COLUMNS.items()},
+        "input": INPUT.to_json(),
+        "output": OUTPUT.to_json(),
+        "metrics": metrics,
+        "seed": seed,
+        "n_events": n_events,
+        "epochs": epochs,
+        "training_fingerprint": fingerprint,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__,
+    }
+    path = triton_repo.write_model_version(model_dir, version, torchscript, metadata, overwrite=force)
+    triton_repo.write_config(model_dir, [INPUT], [OUTPUT], backend=backend)
+    return ModelBuild(MODEL_NAME, version, path, metrics, sha256_hex(torchscript), from_cache)
+
+
+def main() -> None:
+    """Command line: build into a repository and print the build as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repo", type=Path, required=True, help="Triton model repository root")
+    parser.add_argument("--version", type=int, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--force", action="store_true")
+    parser.add_argument("--backend", choices=["python", "libtorch"], default="python")
+    args = parser.parse_args()
+    build = build_fraud_model(args.repo, args.version, args.cache_dir, args.force, backend=args.backend)
+    print(json.dumps({**asdict(build), "path": str(build.path)}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
