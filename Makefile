@@ -13,8 +13,14 @@ export UV_CACHE_DIR := $(CACHE_DIR)/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := hardlink
 PYTEST := $(VENV)/bin/python -m pytest
+# `docker compose config` validates compose/docker-compose.yml. These machines have the docker
+# client but no compose plugin and no engine: build the plugin from the Go module proxy, once.
+COMPOSE_VERSION := v2.32.4
+export STREAMINFER_DOCKER_CONFIG := $(CACHE_DIR)/docker-$(COMPOSE_VERSION)
+COMPOSE_PLUGIN := $(STREAMINFER_DOCKER_CONFIG)/cli-plugins/docker-compose
 
-.PHONY: install demo test test-unit test-integration stack-up stack-down bench lock clean
+
+.PHONY: install compose-plugin demo test test-unit test-integration stack-up stack-down bench lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(CACHE_DIR)/tools/uv-$(UV_VERSION)
@@ -22,16 +28,26 @@ $(UV):
 
 $(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
 	$(UV) venv -q --allow-existing --python $(PYTHON) $(VENV)
-	$(UV) pip sync -q -p $(VENV)/bin/python requirements.lock
+	$(UV) pip sync -q --compile-bytecode -p $(VENV)/bin/python requirements.lock
 	$(UV) pip install -q -p $(VENV)/bin/python --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed  ## Python deps into .venv (Kafka jars and Triton come with `stack up`)
 
+$(COMPOSE_PLUGIN):
+	@if command -v docker >/dev/null && command -v go >/dev/null; then \
+	  echo "building docker compose $(COMPOSE_VERSION) plugin from the Go module proxy (once, cached)"; \
+	  mkdir -p $(dir $@) && GOBIN=$(STREAMINFER_DOCKER_CONFIG)/gobin GOFLAGS=-mod=mod \
+	    go install github.com/docker/compose/v2/cmd@$(COMPOSE_VERSION) && \
+	  mv $(STREAMINFER_DOCKER_CONFIG)/gobin/cmd $@; \
+	else echo "docker client or go missing: compose validation test will report it"; fi
+
+compose-plugin: $(COMPOSE_PLUGIN)
+
 demo: install  ## The main job on the local real stack
 	$(VENV)/bin/streaminfer demo
 
-test: install  ## The whole suite: unit, then integration against the real stack
+test: install compose-plugin  ## The whole suite: unit, then integration against the real stack
 	$(PYTEST) tests/unit -q
 	$(PYTEST) tests/integration -q
 

@@ -78,6 +78,7 @@ class TopicsSettings(_Section):
     """The pipeline's topics."""
 
     input: str = Field("fraud.transactions", min_length=1)
+    input_schema: str = Field("", description="Catalog topic whose JSON Schema validates input ('' = input).")
     output: str = Field("fraud.scores", min_length=1)
     dead_letter: str = Field("fraud.dlq", min_length=1)
     alerts: str = Field("alerts", min_length=1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from engine.batching.batch_builder import BatchBuilder, load_feature_extractor
 from engine.codec.decode import EventDecoder
 from engine.config.pipeline import PipelineSettings
-from engine.errors import ConfigError
 from engine.inference.triton_client import TritonInferenceClient
 from engine.metrics.serve_metrics import ServeMetrics
 from engine.serve.worker import ServeWorker
@@ -16,12 +15,9 @@ from engine.topics.specs import TopicCatalog
 def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetrics | None = None) -> ServeWorker:
     """Build the decoder, feature extractor, Triton client and worker for ``settings``."""
     registry = SchemaRegistry(TopicCatalog.load())
-    try:
-        validator = registry.validator(settings.topics.input)
-    except KeyError:
-        raise ConfigError(f"topics.input {settings.topics.input!r} has no schema in topics/") from None
-    decoder = EventDecoder(validator, max_bytes=settings.limits.max_message_bytes,
-                           max_depth=settings.limits.max_json_depth)
+    schema_topic = settings.topics.input_schema or settings.topics.input
+    decoder = EventDecoder(registry.validator(schema_topic), max_bytes=settings.limits.max_message_bytes,
+                           max_depth=settings.limits.max_json_depth, fast_path=registry.fast_path(schema_topic))
     features = load_feature_extractor(settings.features)
     builder = BatchBuilder(decoder, features, settings.batching.max_rows, settings.batching.max_delay_ms / 1000.0)
     metrics = metrics or ServeMetrics(settings.name)

@@ -83,6 +83,12 @@ class LocalStack:
         self._wait_ready(started)
         return self.status()
 
+    def wait_ready(self) -> None:
+        """Block until both servers answer their readiness probes (StackError on timeout or crash)."""
+        s = self.settings
+        self._wait_ready([(self.kafka.process, lambda: kafka_ready(s.kafka_bootstrap)),
+                          (self.triton.process, lambda: triton_ready(s.triton_http_url))])
+
     def _require_free_ports(self, server: str, ports: dict[str, int]) -> None:
         taken = {name: port for name, port in ports.items() if port_is_open(self.settings.host, port)}
         if taken:

@@ -90,3 +90,42 @@ def make_topic(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Itera
                 future.result(timeout=30)
             except Exception:  # noqa: BLE001 — cleanup is best effort; the broker is per session
                 pass
+
+
+@pytest.fixture(scope="session")
+def fraud_model(stack: LocalStack):
+    """The fraud model exported into the stack's repository and READY in Triton."""
+    from engine.inference.model_control import ModelControl
+    from models.fraud.export import build_fraud_model
+
+    repository = stack.settings.model_repository
+    control = ModelControl(stack.settings.triton_http_url)
+    versions = ModelControl.versions_on_disk(repository, "fraud")
+    if not versions:
+        versions = [build_fraud_model(repository).version]
+    if str(versions[-1]) not in control.ready_versions("fraud"):
+        control.load("fraud")
+    return repository / "fraud" / str(versions[-1])
+
+
+@pytest.fixture()
+def pipeline(tmp_path, stack: LocalStack, kafka_bootstrap: str, make_topic, fraud_model):
+    """Factory: a private fraud pipeline (3-partition topics, own group and transactional ids)."""
+    from tests.integration.harness import PrivatePipeline, write_pipeline
+
+    made: list[PrivatePipeline] = []
+
+    def _make(name: str, partitions: int = 3, **sections) -> PrivatePipeline:
+        input_topic = make_topic(f"{name}.in", partitions)
+        output_topic = make_topic(f"{name}.scores", partitions)
+        dead_letter = make_topic(f"{name}.dlq", 1, {"max.message.bytes": "2097152"})
+        path = write_pipeline(tmp_path, name, kafka_bootstrap, input_topic, output_topic, dead_letter, stack,
+                              **sections)
+        logs = tmp_path / f"{name}-logs"
+        logs.mkdir()
+        made.append(PrivatePipeline(name, path, input_topic, output_topic, dead_letter, kafka_bootstrap, logs))
+        return made[-1]
+
+    yield _make
+    for item in made:
+        item.stop_all()

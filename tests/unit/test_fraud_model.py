@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.utils.dlpack
 
 from models import triton_repo
 from models.fraud.export import INPUT, OUTPUT, ModelBuild, build_fraud_model
@@ -157,7 +158,7 @@ def test_second_build_reuses_the_cache_and_bumps_the_version(built: tuple[ModelB
 
 
 def _fake_pb_utils() -> types.ModuleType:
-    """The slice of ``triton_python_backend_utils`` that model.py uses."""
+    """The slice of ``triton_python_backend_utils`` that model.py uses (numpy and DLPack I/O)."""
 
     class Tensor:
         def __init__(self, name: str, array: np.ndarray) -> None:
@@ -165,6 +166,13 @@ def _fake_pb_utils() -> types.ModuleType:
 
         def as_numpy(self) -> np.ndarray:
             return self.array
+
+        def to_dlpack(self) -> object:
+            return torch.utils.dlpack.to_dlpack(torch.from_numpy(self.array))
+
+        @classmethod
+        def from_dlpack(cls, name: str, capsule: object) -> Tensor:
+            return cls(name, torch.utils.dlpack.from_dlpack(capsule).numpy())
 
     class InferenceResponse:
         def __init__(self, output_tensors: list[Tensor], error: object = None) -> None:

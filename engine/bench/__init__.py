@@ -1,0 +1,14 @@
+"""``streaminfer bench``: the engine against its ceilings and its peers, on the same data and stack.
+
+Layout, one job per module:
+
+- :mod:`~engine.bench.settings` — what to run (options) and where (target stack, engine settings);
+- :mod:`~engine.bench.dataset` — the N synthetic events, pre-produced once to a fresh topic;
+- :mod:`~engine.bench.topics` — fresh, uniquely named topics per run, deleted afterwards;
+- :mod:`~engine.bench.contenders` — one module per contender (its launcher and its process);
+- :mod:`~engine.bench.watch`, :mod:`~engine.bench.latency`, :mod:`~engine.bench.pacer`,
+  :mod:`~engine.bench.process_stats` — measuring instruments;
+- :mod:`~engine.bench.runner` — saturated and paced runs of each contender, one after another;
+- :mod:`~engine.bench.results`, :mod:`~engine.bench.report`, :mod:`~engine.bench.machine` — figures,
+  ratios, table/JSON/PNG and the machine they were taken on.
+"""
