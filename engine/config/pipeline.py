@@ -137,6 +137,8 @@ class PipelineSettings(BaseSettings):
     triton: TritonSettings = Field(default_factory=TritonSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    shutdown_timeout_s: float = Field(30.0, ge=0.0, le=600.0,
+                                      description="On SIGTERM, how long to wait for in-flight batches before committing what is done.")
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,

@@ -55,9 +55,13 @@ class FraudStreamProducer:
         self.transactions_topic = transactions_topic
         self.labels_topic = labels_topic
 
-    def run(self, options: GenerateOptions, should_stop=lambda: False) -> GenerateReport:
-        """Produce ``options.count`` valid events (plus malformed ones); returns counts."""
-        report = GenerateReport()
+    def run(self, options: GenerateOptions, should_stop=lambda: False,
+            report: GenerateReport | None = None) -> GenerateReport:
+        """Produce ``options.count`` valid events (plus malformed ones); returns counts.
+
+        ``report`` may be passed in to watch progress from another thread.
+        """
+        report = report if report is not None else GenerateReport()
         generator = FraudGenerator(seed=options.seed, drift=options.drift)
         rng = random.Random(options.seed)
         bad_positions = set(rng.sample(range(options.count), min(options.malformed, options.count)))
@@ -67,7 +71,7 @@ class FraudStreamProducer:
         while produced < options.count and not should_stop():
             if options.drift_to is not None and produced >= options.count * options.drift_at:
                 generator.set_drift(options.drift_to)
-            n = min(options.chunk, options.count - produced)
+            n = min(self._chunk(options), options.count - produced)
             events, labels = generator.batch(n)
             records = []
             for i, (event, label) in enumerate(zip(events, labels)):
@@ -101,6 +105,14 @@ class FraudStreamProducer:
         self.producer.flush(60)
         report.seconds = time.monotonic() - started
         return report
+
+    @staticmethod
+    def _chunk(options: GenerateOptions) -> int:
+        # Paced runs send small chunks (200 per second, one every ~5 ms) so the input
+        # is smooth; bursts of 500 would be measured as batching latency downstream.
+        if options.rate <= 0:
+            return options.chunk
+        return max(1, min(options.chunk, int(options.rate / 200)))
 
     def _release_labels(self, due: list, now: float) -> int:
         records = []

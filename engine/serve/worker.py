@@ -90,7 +90,7 @@ class ServeWorker:
         try:
             while not self._stopping.is_set():
                 self._step()
-            self._drain(timeout_s=30.0)
+            self._drain(timeout_s=s.shutdown_timeout_s)
             self._commit(final=True)
             log.info("drained and committed; exiting")
             return 0

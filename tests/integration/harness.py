@@ -166,7 +166,10 @@ def write_pipeline(tmp_path: Path, name: str, bootstrap: str, input_topic: str, 
         "metrics": {"port": 0},
     }
     for section, values in sections.items():
-        config.setdefault(section, {}).update(values)
+        if isinstance(values, dict):
+            config.setdefault(section, {}).update(values)
+        else:
+            config[section] = values
     path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
     return path

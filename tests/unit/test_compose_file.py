@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine.paths import REPO_ROOT
+from engine.paths import REPO_ROOT, default_cache_dir
 from engine.stack.settings import running_under_ci
 
 COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
@@ -22,9 +22,12 @@ COMPOSE_FILE = REPO_ROOT / "compose" / "docker-compose.yml"
 
 def _docker_env() -> dict[str, str]:
     env = dict(os.environ)
-    config = os.environ.get("STREAMINFER_DOCKER_CONFIG")
-    if config and Path(config, "cli-plugins", "docker-compose").exists():
-        env["DOCKER_CONFIG"] = config
+    candidates = [Path(os.environ["STREAMINFER_DOCKER_CONFIG"])] if os.environ.get("STREAMINFER_DOCKER_CONFIG") else []
+    candidates += sorted(default_cache_dir().glob("docker-*"), reverse=True)  # what `make compose-plugin` built
+    for config in candidates:
+        if Path(config, "cli-plugins", "docker-compose").exists():
+            env["DOCKER_CONFIG"] = str(config)
+            break
     return env
 
 

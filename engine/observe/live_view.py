@@ -1,0 +1,85 @@
+"""A live terminal view (rich) of a running serve worker: throughput, batches, latency, DLQ, samples."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+
+from engine.observe.scrape import MetricsSnapshot
+
+BREAKER = {0: "[green]closed[/]", 1: "[red]OPEN[/]", 2: "[yellow]half-open[/]"}
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+@dataclass
+class LiveState:
+    """Rolling window of snapshots plus recent sample scores."""
+
+    window_s: float = 5.0
+    snapshots: deque[MetricsSnapshot] = field(default_factory=lambda: deque(maxlen=600))
+    samples: deque[dict] = field(default_factory=lambda: deque(maxlen=6))
+    produced: int = 0
+    malformed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, snap: MetricsSnapshot | None) -> None:
+        """Keep a snapshot (None = worker not answering yet)."""
+        if snap is not None:
+            self.snapshots.append(snap)
+
+    def window(self) -> tuple[MetricsSnapshot, MetricsSnapshot] | None:
+        """The oldest snapshot within the window and the newest one."""
+        if len(self.snapshots) < 2:
+            return None
+        newest = self.snapshots[-1]
+        oldest = next((s for s in self.snapshots if newest.at - s.at <= self.window_s), self.snapshots[0])
+        return (oldest, newest) if newest.at > oldest.at else None
+
+
+def render(state: LiveState, title: str = "streaminfer serve — fraud") -> Panel:
+    """One frame of the live view."""
+    stats = Table.grid(padding=(0, 3))
+    stats.add_column(justify="right", style="bold")
+    stats.add_column()
+    window = state.window()
+    latest = state.snapshots[-1] if state.snapshots else None
+    if window and latest:
+        old, new = window
+        span = new.at - old.at
+        rate = (new.scored - old.scored) / span
+        e2e = new.end_to_end.minus(old.end_to_end)
+        rows = new.batch_rows.minus(old.batch_rows)
+        triton = new.triton.minus(old.triton)
+        stats.add_row("throughput", f"{rate:,.0f} scores/s (last {span:.0f}s)")
+        stats.add_row("batch size", f"{(rows.total / rows.count) if rows.count else 0:,.0f} rows avg, "
+                                    f"{new.in_flight:.0f} in flight")
+        stats.add_row("latency e2e", f"p50 {_ms(e2e.quantile(0.5))}  p95 {_ms(e2e.quantile(0.95))}  "
+                                     f"p99 {_ms(e2e.quantile(0.99))}")
+        stats.add_row("triton", f"p50 {_ms(triton.quantile(0.5))}  p99 {_ms(triton.quantile(0.99))}")
+    if latest:
+        stats.add_row("totals", f"{state.produced:,} produced, {latest.consumed:,.0f} consumed, "
+                                f"{latest.scored:,.0f} scored, lag {latest.lag:,.0f}")
+        dlq = ", ".join(f"{reason} {count:.0f}" for reason, count in sorted(latest.dead_letters.items())) or "none"
+        stats.add_row("dead letters", f"{sum(latest.dead_letters.values()):.0f} ({dlq}); "
+                                      f"{state.malformed} malformed sent")
+        stats.add_row("breaker", BREAKER.get(int(latest.breaker_state), "?") +
+                      f"   transactions committed {latest.transactions:,.0f}")
+    else:
+        stats.add_row("", "waiting for the worker's /metrics …")
+    samples = Table("event_id", "score", "model", "source", "engine latency", box=None, header_style="dim")
+    for record in list(state.samples):
+        flag = "[red]" if record["score"] >= 0.5 else ""
+        samples.add_row(record["event_id"], f"{flag}{record['score']:.4f}",
+                        f"{record['model']['name']} v{record['model']['version']}",
+                        f"p{record['source']['partition']}@{record['source']['offset']}", f"{record['latency_ms']:.1f} ms")
+    parts = [stats, "", samples]
+    if state.notes:
+        parts += ["", *state.notes[-3:]]
+    return Panel(Group(*parts), title=title, border_style="cyan")
