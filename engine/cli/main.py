@@ -32,7 +32,7 @@ def _register_optional_groups() -> None:
                 raise
             continue
         app.add_typer(module.app, name=group)
-    for module_name in ("engine.cli.serve_cmd", "engine.cli.demo_cmd"):
+    for module_name in ("engine.cli.serve_cmd", "engine.cli.demo_cmd", "engine.cli.top_cmd"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -298,6 +298,9 @@ class ServeWorker:
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         log.info("assigned %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+        # Assign explicitly (cooperative: incremental) so the new partitions can be paused right
+        # away when Triton is down; pausing before the library's own assignment would be a no-op.
+        consumer.incremental_assign(partitions)
         if self._paused:
             consumer.pause(partitions)
 

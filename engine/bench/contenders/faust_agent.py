@@ -90,7 +90,7 @@ def build_app(spec: RunSpec):
 def run(spec: RunSpec) -> None:
     """Run the faust worker until SIGTERM (faust handles the signal and stops gracefully)."""
     app = build_app(spec)
-    sys.argv = ["bench-faust", "worker", "--loglevel", "warning"]
+    sys.argv = ["bench-faust", "worker", "--loglevel", "warn"]
     app.main()
 
 
