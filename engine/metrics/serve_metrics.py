@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from engine.metrics.bulk_histogram import BulkHistogram
+
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15,
                     0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0, 10.0, 30.0)
 _ROW_BUCKETS = (1, 8, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -29,9 +31,10 @@ class ServeMetrics:
                                     buckets=_ROW_BUCKETS, **kw).labels(pipeline)
         self.triton_latency = Histogram("streaminfer_triton_latency_seconds", "Triton request latency.", labels,
                                         buckets=_LATENCY_BUCKETS, **kw).labels(pipeline)
-        self.end_to_end_latency = Histogram(
-            "streaminfer_end_to_end_latency_seconds",
-            "Input record timestamp → score produced.", labels, buckets=_LATENCY_BUCKETS, **kw).labels(pipeline)
+        # Per-event: fed a whole batch at a time (see BulkHistogram).
+        self.end_to_end_latency = BulkHistogram(
+            "streaminfer_end_to_end_latency_seconds", "Input record timestamp → score produced.",
+            _LATENCY_BUCKETS, {"pipeline": pipeline}, self.registry)
         self.engine_latency = Histogram("streaminfer_engine_latency_seconds", "Consumed → score produced.",
                                         labels, buckets=_LATENCY_BUCKETS, **kw).labels(pipeline)
         self._lag = Gauge("streaminfer_consumer_lag", "High watermark minus position.", [*labels, "topic", "partition"], **kw)

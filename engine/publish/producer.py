@@ -15,10 +15,13 @@ def produce_all(producer: Producer, records: list[OutputRecord], on_delivery: Ca
     for record in records:
         while True:
             try:
-                if on_delivery is None:
-                    produce(record.topic, record.value, record.key, headers=record.headers)
-                else:
+                # Positional topic/value/key and no empty kwargs: this call runs once per event.
+                if on_delivery is not None:
                     produce(record.topic, record.value, record.key, headers=record.headers, on_delivery=on_delivery)
+                elif record.headers is None:
+                    produce(record.topic, record.value, record.key)
+                else:
+                    produce(record.topic, record.value, record.key, headers=record.headers)
                 break
             except BufferError:
                 producer.poll(0.05)  # frees queue space as deliveries complete

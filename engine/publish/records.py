@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 
 from engine.batching.micro_batch import MicroBatch
@@ -35,8 +36,9 @@ class RecordContext:
     model_name: str
 
 
-def batch_records(batch: MicroBatch, ctx: RecordContext) -> tuple[list[OutputRecord], list[float], dict[str, int]]:
-    """Output records for ``batch`` in input order, plus end-to-end latencies (s) and DLQ counts by reason.
+def batch_records(batch: MicroBatch, ctx: RecordContext) -> tuple[list[OutputRecord], np.ndarray, dict[str, int]]:
+    """Output records for ``batch`` in input order, end-to-end latencies (s) of the scored records
+    (from their input record timestamps) and dead-letter counts by reason.
 
     Scores and dead letters are interleaved exactly as their inputs were, so a reader of either topic
     sees each partition's records in input order.
@@ -48,7 +50,7 @@ def batch_records(batch: MicroBatch, ctx: RecordContext) -> tuple[list[OutputRec
     by_index: dict[int, int] = {index: row for row, index in enumerate(batch.good_index)}
     rejects = {r.index: r for r in batch.rejects}
     records: list[OutputRecord] = []
-    latencies: list[float] = []
+    produced_at: list[int] = []
     dead: dict[str, int] = {}
     dumps = orjson.dumps
     for position, message in enumerate(batch.messages):
@@ -68,15 +70,15 @@ def batch_records(batch: MicroBatch, ctx: RecordContext) -> tuple[list[OutputRec
                 "pipeline": ctx.pipeline,
             })
             records.append(OutputRecord(ctx.output_topic, message.key(), value))
-            produced_ms = message.timestamp()[1]
-            if produced_ms > 0:
-                latencies.append((now_ms - produced_ms) / 1000.0)
+            produced_at.append(message.timestamp()[1])
             continue
         reject = rejects[position]
         headers = dead_letter_headers(message.headers() or [], reject.reason, reject.message, topic, partition,
                                       offset, ctx.worker, ctx.pipeline, now_ms)
         records.append(OutputRecord(ctx.dead_letter_topic, message.key(), message.value(), headers))
         dead[reject.reason.value] = dead.get(reject.reason.value, 0) + 1
+    stamps = np.asarray(produced_at, dtype=np.float64)
+    latencies = (now_ms - stamps[stamps > 0]) / 1000.0  # records without a timestamp are not measured
     return records, latencies, dead
 
 

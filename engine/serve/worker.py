@@ -254,8 +254,7 @@ class ServeWorker:
             self.metrics.events_out.inc(len(batch.good_index))
             for reason, count in dead.items():
                 self.metrics.dead_letter(reason, count)
-            for latency in latencies:
-                self.metrics.end_to_end_latency.observe(latency)
+            self.metrics.end_to_end_latency.observe_many(latencies)
             self.metrics.engine_latency.observe(max(0.0, time.time() - batch.consumed_at))
 
     def _commit(self, final: bool = False) -> None:

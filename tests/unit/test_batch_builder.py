@@ -62,7 +62,7 @@ def test_bad_records_are_rejected_and_the_rest_scored_in_input_order() -> None:
     batch.scores, batch.model_version = np.array([0.1, 0.2, 0.3], dtype=np.float32), "1"
     records, latencies, dead = batch_records(batch, CONTEXT)
     assert [r.topic for r in records] == ["fraud.scores", "fraud.dlq", "fraud.scores", "fraud.dlq", "fraud.scores"]
-    assert dead == {"not_json": 1, "empty_value": 1} and len(latencies) == 3
+    assert dead == {"not_json": 1, "empty_value": 1} and latencies.shape == (3,)
     score = orjson.loads(records[2].value)
     assert score["event_id"] == events[1]["event_id"] and abs(score["score"] - 0.2) < 1e-6
     assert score["model"] == {"name": "fraud", "version": "1"}

@@ -22,8 +22,7 @@ def test_scrape_reads_what_serve_metrics_exposes(monkeypatch) -> None:
     metrics.events_in.inc(10)
     metrics.events_out.inc(8)
     metrics.dead_letter("not_json", 2)
-    for _ in range(8):
-        metrics.end_to_end_latency.observe(0.012)
+    metrics.end_to_end_latency.observe_many(__import__("numpy").full(8, 0.012))
     text = generate_latest(metrics.registry)
 
     class _Response:
@@ -47,3 +46,23 @@ def test_scrape_reads_what_serve_metrics_exposes(monkeypatch) -> None:
 
 def test_scrape_returns_none_when_nobody_answers() -> None:
     assert scrape("http://127.0.0.1:1/metrics", timeout_s=0.5) is None
+
+
+def test_bulk_histogram_matches_prometheus_client_histogram() -> None:
+    import numpy as np
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import Histogram as ClientHistogram
+
+    from engine.metrics.bulk_histogram import BulkHistogram
+
+    values = np.array([0.0005, 0.001, 0.0011, 0.02, 0.5, 7.0, 100.0])
+    buckets = (0.001, 0.01, 0.1, 1.0, 10.0)
+    ours, theirs = CollectorRegistry(), CollectorRegistry()
+    BulkHistogram("lat", "x", buckets, {"pipeline": "p"}, ours).observe_many(values)
+    reference = ClientHistogram("lat", "x", ["pipeline"], buckets=buckets, registry=theirs).labels("p")
+    for v in values:
+        reference.observe(float(v))
+    for name in ("lat_bucket", "lat_count", "lat_sum"):
+        got = sorted((tuple(sorted(s.labels.items())), s.value) for f in ours.collect() for s in f.samples if s.name == name)
+        want = sorted((tuple(sorted(s.labels.items())), s.value) for f in theirs.collect() for s in f.samples if s.name == name)
+        assert got == want, name
