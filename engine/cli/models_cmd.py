@@ -28,22 +28,33 @@ def build(
     repository = stack.model_repository
     existing = ModelControl.versions_on_disk(repository, name)
     if existing and not force:
-        result_version, result_path, metrics = existing[-1], repository / name / str(existing[-1]), None
-        typer.echo(f"{name}: version {result_version} already in {repository} (use --force for a new one)")
+        metrics = _metadata_metrics(repository / name / str(existing[-1]))
+        typer.echo(f"{name}: version {existing[-1]} already in {repository} (use --force for a new one)")
     else:
         result = build_fraud_model(repository, force=force)
-        result_version, result_path, metrics = result.version, result.path, result.metrics
+        metrics = result.metrics
         source = "cached artifact" if result.from_cache else "trained now"
         typer.echo(f"{name}: exported version {result.version} ({source}) → {result.path}")
     if metrics:
-        shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-        typer.echo("  offline metrics: " + ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
-                                                     for k, v in shown.items()))
+        for split, label in (("test", "held-out split"), ("drift_0", "fresh stream, drift 0"),
+                             ("drift_1", "fresh stream, drift 1")):
+            values = metrics.get(split) or {}
+            if "roc_auc" in values:
+                typer.echo(f"  offline {label}: ROC AUC {values['roc_auc']:.4f}, PR AUC {values.get('pr_auc', float('nan')):.4f}")
     if load:
         ModelControl(stack.triton_http_url).load(name)
         typer.echo(f"{name}: loaded into Triton at {stack.triton_grpc_url} (ready versions: "
                    f"{ModelControl(stack.triton_http_url).ready_versions(name)})")
-    del result_path
+
+
+def _metadata_metrics(version_dir) -> dict:
+    """Training metrics recorded next to an exported version (metadata.json), if any."""
+    import json
+
+    try:
+        return json.loads((version_dir / "metadata.json").read_text()).get("metrics", {})
+    except (OSError, ValueError):
+        return {}
 
 
 @app.command("list")
