@@ -29,6 +29,13 @@ def serve(
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
     """Consume, micro-batch into Triton and publish scores exactly-once until SIGTERM."""
+    import threading
+
+    # Catch SIGTERM from the very start: one that lands while the worker is still starting up
+    # must also end in a clean exit 0, not the default kill.
+    stop_requested = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.set())
+    signal.signal(signal.SIGINT, lambda *_: stop_requested.set())
     overrides = {"kafka.delivery": delivery, "metrics.port": metrics_port}
     settings = load_pipeline(pipeline, **overrides)  # validate before forking anything
     if workers > 1:
@@ -37,7 +44,7 @@ def serve(
     from engine.serve.factory import build_worker
 
     configure_logging(log_level)
-    worker = build_worker(settings, instance or "0")
+    worker = build_worker(settings, instance or "0", stop_requested=stop_requested)
     worker.install_signal_handlers()
     raise typer.Exit(worker.run())
 

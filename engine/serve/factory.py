@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from engine.batching.batch_builder import BatchBuilder, load_feature_extractor
 from engine.codec.decode import EventDecoder
 from engine.config.pipeline import PipelineSettings
@@ -12,7 +14,8 @@ from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
 
 
-def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetrics | None = None) -> ServeWorker:
+def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetrics | None = None,
+                 stop_requested: threading.Event | None = None) -> ServeWorker:
     """Build the decoder, feature extractor, Triton client and worker for ``settings``."""
     registry = SchemaRegistry(TopicCatalog.load())
     schema_topic = settings.topics.input_schema or settings.topics.input
@@ -22,4 +25,5 @@ def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetric
     builder = BatchBuilder(decoder, features, settings.batching.max_rows, settings.batching.max_delay_ms / 1000.0)
     metrics = metrics or ServeMetrics(settings.name)
     metrics.serve_http(settings.metrics.host, settings.metrics.port)
-    return ServeWorker(settings, builder, TritonInferenceClient(settings.triton), instance, metrics)
+    return ServeWorker(settings, builder, TritonInferenceClient(settings.triton), instance, metrics,
+                       stop_requested=stop_requested)

@@ -41,10 +41,11 @@ class ServeWorker:
         inference: Triton client.
         instance: Stable worker id (part of the transactional.id).
         metrics: Prometheus metrics.
+        stop_requested: Set by a signal handler to drain and exit (may already be set).
     """
 
     def __init__(self, settings: PipelineSettings, builder: BatchBuilder, inference: TritonInferenceClient,
-                 instance: str, metrics: ServeMetrics) -> None:
+                 instance: str, metrics: ServeMetrics, stop_requested: threading.Event | None = None) -> None:
         self.settings = settings
         self.builder = builder
         self.inference = inference
@@ -61,7 +62,7 @@ class ServeWorker:
         self._next_publish = 1
         self._epoch = 0
         self._paused = False
-        self._stopping = threading.Event()
+        self._stopping = stop_requested or threading.Event()
         self._last_lag = 0.0
         self.consumer: Consumer | None = None
         self.delivery: TransactionalDelivery | AtLeastOnceDelivery | None = None

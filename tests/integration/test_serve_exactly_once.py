@@ -76,3 +76,23 @@ def test_rebalance_from_one_to_two_workers(pipeline) -> None:
     assert p.stop(first) == 0 and p.stop(second) == 0, p.logs()
     assert_exactly_once_in_order(events, scores)
     assert "revoked" in p.logs(), "the second worker must have taken partitions over"
+
+
+def test_sigterm_mid_stream_drains_commits_and_exits_zero(pipeline) -> None:
+    p = pipeline("sigterm")
+    with BackgroundProducer(p, count=12_000, seed=24, rate=2000) as producer:
+        worker = p.start_worker("0")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not p.read(p.output, expected=1, timeout_s=1, quiet_s=0.1):
+            time.sleep(0.1)
+        time.sleep(0.5)  # input keeps arriving: batches are in flight when SIGTERM lands
+        assert p.stop(worker) == 0, "SIGTERM must drain, commit and exit 0\n" + p.logs()
+        assert "drained and committed" in p.logs()
+        partial = p.read(p.output, expected=1, timeout_s=10, quiet_s=1.0)
+        events = producer.wait()
+    assert 0 < len(partial) < len(events), "stopped mid-stream"
+
+    worker = p.start_worker("0")  # picks up exactly where the committed offsets are
+    scores = p.read(p.output, expected=len(events), timeout_s=120)
+    assert p.stop(worker) == 0, p.logs()
+    assert_exactly_once_in_order(events, scores)
