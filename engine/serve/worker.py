@@ -271,10 +271,12 @@ class ServeWorker:
         self.metrics.rewinds.inc()
         self.delivery.abort()
         self._discard_unpublished()
-        targets = self.ledger.rewind_targets(partitions if partitions is not None else self.consumer.assignment())
-        for tp in targets:
+        self._seek_to_committed(self.consumer, partitions if partitions is not None else self.consumer.assignment())
+
+    def _seek_to_committed(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in self.ledger.rewind_targets(partitions):
             try:
-                self.consumer.seek(tp)
+                consumer.seek(tp)
             except KafkaException as exc:
                 log.error("seek %s[%d] to %d failed: %s", tp.topic, tp.partition, tp.offset, exc)
 
@@ -313,11 +315,7 @@ class ServeWorker:
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in revoked]
         self.ledger.forget(partitions)
-        for tp in self.ledger.rewind_targets(kept):
-            try:
-                consumer.seek(tp)
-            except KafkaException as exc:
-                log.error("seek after revoke failed: %s", exc)
+        self._seek_to_committed(consumer, kept)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions lost (session expired): their outputs must not commit — abort and rewind."""
@@ -327,11 +325,7 @@ class ServeWorker:
         self.delivery.abort()
         self._discard_unpublished()
         self.ledger.forget(partitions)
-        for tp in self.ledger.rewind_targets(kept):
-            try:
-                consumer.seek(tp)
-            except KafkaException as exc:
-                log.error("seek after loss failed: %s", exc)
+        self._seek_to_committed(consumer, kept)
 
     def _update_gauges(self) -> None:
         self.metrics.in_flight.set(len(self._in_flight))
