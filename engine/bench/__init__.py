@@ -8,7 +8,9 @@ Layout, one job per module:
 - :mod:`~engine.bench.contenders` — one module per contender (its launcher and its process);
 - :mod:`~engine.bench.watch`, :mod:`~engine.bench.latency`, :mod:`~engine.bench.pacer`,
   :mod:`~engine.bench.process_stats` — measuring instruments;
-- :mod:`~engine.bench.runner` — saturated and paced runs of each contender, one after another;
+- :mod:`~engine.bench.process` — a contender process: start, sample while it runs, stop;
+- :mod:`~engine.bench.saturated`, :mod:`~engine.bench.paced` — the two runs of every contender;
+- :mod:`~engine.bench.runner` — the whole benchmark: dataset, then each contender in turn;
 - :mod:`~engine.bench.results`, :mod:`~engine.bench.report`, :mod:`~engine.bench.machine` — figures,
   ratios, table/JSON/PNG and the machine they were taken on.
 """

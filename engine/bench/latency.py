@@ -103,16 +103,31 @@ class LatencyReader:
 
     def latencies(self, produced_ms: dict[str, int]) -> tuple[Percentiles, Percentiles, int]:
         """Record and visible latency over the events in ``produced_ms``, and how many never arrived."""
-        record, visible, matched = [], [], set()
-        for value, output_ms, received_ms in self._seen:
-            event_id = event_id_of(value)
-            sent_ms = produced_ms.get(event_id) if event_id is not None else None
-            if sent_ms is None or event_id in matched:
-                continue  # a warm-up event or a duplicate: the first output counts
-            matched.add(event_id)
-            record.append(output_ms - sent_ms)
-            visible.append(received_ms - sent_ms)
-        return Percentiles.of(record), Percentiles.of(visible), len(produced_ms) - len(matched)
+        return match_latencies(self._seen, produced_ms)
+
+
+def match_latencies(seen: Iterable[tuple[bytes | None, int, int]],
+                    produced_ms: dict[str, int]) -> tuple[Percentiles, Percentiles, int]:
+    """Pair outputs with the inputs that caused them, by event id.
+
+    Args:
+        seen: ``(output value, output record timestamp ms, received ms)`` in arrival order.
+        produced_ms: Input record timestamp (ms) of every measured event, by event id.
+
+    Returns:
+        Record-timestamp latency, visible latency, and how many measured events never came out.
+        Outputs of other events (warm-ups) are ignored; of duplicates only the first counts.
+    """
+    record, visible, matched = [], [], set()
+    for value, output_ms, received_ms in seen:
+        event_id = event_id_of(value)
+        sent_ms = produced_ms.get(event_id) if event_id is not None else None
+        if sent_ms is None or event_id in matched:
+            continue
+        matched.add(event_id)
+        record.append(output_ms - sent_ms)
+        visible.append(received_ms - sent_ms)
+    return Percentiles.of(record), Percentiles.of(visible), len(produced_ms) - len(matched)
 
 
 @dataclass(frozen=True)

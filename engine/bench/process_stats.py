@@ -50,7 +50,8 @@ class ProcessTreeSampler:
                     rss = process.memory_info().rss / 2**20
             except psutil.Error:
                 continue  # exited between listing and reading: its last CPU value stays counted
-            self._cpu[process.pid] = times.user + times.system + times.children_user + times.children_system
+            # Own time only: descendants are counted directly (children_* would count them twice).
+            self._cpu[process.pid] = times.user + times.system
             rss_total += rss
             rss_max = max(rss_max, rss)
         self.peak_rss_mb = max(self.peak_rss_mb, rss_total)
@@ -84,12 +85,20 @@ class ServerCpu:
                     pass
 
     def cpu_s(self) -> dict[str, float]:
-        """CPU-seconds so far of each server found."""
+        """CPU-seconds so far of each server found, its child processes included (Triton runs the
+        python backend in a stub process)."""
         out = {}
         for name, process in self.processes.items():
             try:
-                times = process.cpu_times()
+                tree = [process, *process.children(recursive=True)]
             except psutil.Error:
                 continue
-            out[name] = times.user + times.system + times.children_user + times.children_system
+            total = 0.0
+            for member in tree:
+                try:
+                    times = member.cpu_times()
+                except psutil.Error:
+                    continue
+                total += times.user + times.system
+            out[name] = total
         return out

@@ -43,7 +43,7 @@ class BenchOptions:
     workers: tuple[int, ...] = ()
     paced_seconds: float = 20.0
     paced_fraction: float = 0.5
-    saturated_cap_s: float = 600.0
+    saturated_cap_s: float = 300.0
     naive_cap_s: float = 30.0
     paced_pool: int = 400_000
     seed: int = 20_250_101

@@ -24,6 +24,7 @@ def _register_optional_groups() -> None:
         ("engine.cli.topics_cmd", "topics"),
         ("engine.cli.models_cmd", "models"),
         ("engine.cli.generate_cmd", "generate"),
+        ("engine.cli.alerts_cmd", "alerts"),
     ):
         try:
             module = importlib.import_module(module_name)
@@ -32,7 +33,8 @@ def _register_optional_groups() -> None:
                 raise
             continue
         app.add_typer(module.app, name=group)
-    for module_name in ("engine.cli.serve_cmd", "engine.cli.demo_cmd", "engine.cli.top_cmd"):
+    for module_name in ("engine.cli.serve_cmd", "engine.cli.demo_cmd", "engine.cli.top_cmd", "engine.cli.bench_cmd",
+                        "engine.cli.learn_cmd", "engine.cli.drift_eval_cmd"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

@@ -68,8 +68,9 @@ def run(spec: RunSpec) -> int:
 
         client.async_infer(spec.model_name, [tensor], done, outputs=output, client_timeout=30)
 
-    request(features[: spec.max_rows])  # warm the channel: the first RPC pays for the connection
     slots.acquire()
+    request(features[: spec.max_rows])  # warm the channel: the first RPC pays for the connection
+    slots.acquire()  # ...and wait for it
     slots.release()
     latencies.clear()
     process = psutil.Process()
