@@ -76,7 +76,13 @@ class TritonInferenceClient:
                     on_done(InferenceOutcome(None, version, f"model returned {shape} for {features.shape[0]} rows",
                                              False, elapsed))
                     return
-                on_done(InferenceOutcome(scores.reshape(-1), version, None, True, elapsed))
+                scores = scores.reshape(-1)
+                if not np.isfinite(scores).all():
+                    # NaN/inf out of the model is a model fault; publishing it would hand every
+                    # score consumer an invalid number.
+                    on_done(InferenceOutcome(None, version, "model returned non-finite scores", False, elapsed))
+                    return
+                on_done(InferenceOutcome(scores, version, None, True, elapsed))
             except Exception as exc:  # noqa: BLE001 — a callback must never raise into gRPC
                 on_done(InferenceOutcome(None, "", f"bad response: {exc}", False, elapsed))
 

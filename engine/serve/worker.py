@@ -135,7 +135,14 @@ class ServeWorker:
             timeout = 0.0
         else:
             timeout = min(self.builder.time_to_deadline(), 0.002 if self._in_flight else 0.05)
-        messages = consumer.consume(self.settings.kafka.consume_batch, timeout)
+        batch_size = self.settings.kafka.consume_batch
+        if timeout > 0 and not len(self.builder) and batch_size > 1:
+            # Idle: consume() would sit out its whole timeout unless a full batch arrived; poll()
+            # wakes on the first record, then whatever else is already fetched comes along.
+            first = consumer.poll(timeout)
+            messages = [] if first is None else [first, *consumer.consume(batch_size - 1, 0)]
+        else:
+            messages = consumer.consume(batch_size, timeout)
         if not messages:
             return
         good = []
