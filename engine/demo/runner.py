@@ -110,6 +110,7 @@ class FraudDemo:
         generator = threading.Thread(target=self._generate, args=(report,), daemon=True)
         url = f"http://127.0.0.1:{o.metrics_port}/metrics"
         try:
+            self._wait_for_assignment(worker, url)
             generator.start()
             deadline = time.monotonic() + o.seconds + 60  # generator time plus room to finish scoring
             interactive = self.console.is_terminal
@@ -137,6 +138,15 @@ class FraudDemo:
             stop_sampler.set()
             generator.join(timeout=5)
         return report, final
+
+    def _wait_for_assignment(self, worker: subprocess.Popen, url: str, timeout_s: float = 60.0) -> None:
+        """Start the load only once the worker owns partitions: start-up is not what we measure."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and worker.poll() is None:
+            snap = scrape(url)
+            if snap is not None and snap.assigned_partitions > 0:
+                return
+            time.sleep(0.2)
 
     def _generate(self, report: GenerateReport) -> None:
         o = self.options
@@ -167,8 +177,9 @@ class FraudDemo:
 
     def _summary(self, report: GenerateReport, final: MetricsSnapshot | None) -> None:
         say = self.console.print
-        say(f"produced {report.events:,} events ({report.fraud} fraud) + {report.malformed} malformed "
-            f"+ {report.labels:,} labels in {report.seconds:.1f}s ({report.events / max(report.seconds, 1e-9):,.0f}/s)")
+        say(f"produced {report.events:,} events ({report.fraud} fraud) + {report.malformed} malformed in "
+            f"{report.produce_seconds:.1f}s ({report.events / max(report.produce_seconds, 1e-9):,.0f}/s offered), "
+            f"{report.labels:,} delayed labels")
         if final is None:
             say("[red]no final metrics: the worker did not answer[/]")
             return

@@ -24,7 +24,8 @@ class GenerateReport:
     malformed: int = 0
     labels: int = 0
     fraud: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0           # whole run, including waiting for the last labels
+    produce_seconds: float = 0.0   # until the last event was handed to the producer
     malformed_reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -97,6 +98,7 @@ class FraudStreamProducer:
                 ahead = produced / options.rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
+        report.produce_seconds = time.monotonic() - started
         # Ground truth still owed: wait for it (bounded by the longest delay).
         while due_labels and not should_stop():
             report.labels += self._release_labels(due_labels, time.monotonic())

@@ -38,6 +38,8 @@ class ServeMetrics:
         self.engine_latency = Histogram("streaminfer_engine_latency_seconds", "Consumed → score produced.",
                                         labels, buckets=_LATENCY_BUCKETS, **kw).labels(pipeline)
         self._lag = Gauge("streaminfer_consumer_lag", "High watermark minus position.", [*labels, "topic", "partition"], **kw)
+        self.assigned_partitions = Gauge("streaminfer_assigned_partitions", "Input partitions this worker owns.",
+                                         labels, **kw).labels(pipeline)
         self.in_flight = Gauge("streaminfer_inflight_batches", "Batches in flight to Triton.", labels, **kw).labels(pipeline)
         self.breaker_state = Gauge("streaminfer_breaker_state", "0 closed, 1 open, 2 half-open.", labels, **kw).labels(pipeline)
         self._inference_errors = Counter("streaminfer_inference_errors", "Failed Triton requests.", [*labels, "kind"], **kw)

@@ -55,6 +55,7 @@ class MetricsSnapshot:
     breaker_state: float = 0.0
     lag: float = 0.0
     transactions: float = 0.0
+    assigned_partitions: float = 0.0
 
 
 def scrape(url: str, timeout_s: float = 2.0) -> MetricsSnapshot | None:
@@ -79,6 +80,8 @@ def scrape(url: str, timeout_s: float = 2.0) -> MetricsSnapshot | None:
                 snap.dead_letters[labels["reason"]] = snap.dead_letters.get(labels["reason"], 0.0) + value
             elif name == "streaminfer_inflight_batches":
                 snap.in_flight = value
+            elif name == "streaminfer_assigned_partitions":
+                snap.assigned_partitions += value
             elif name == "streaminfer_breaker_state":
                 snap.breaker_state = value
             elif name == "streaminfer_consumer_lag":

@@ -312,6 +312,7 @@ class ServeWorker:
         consumer.incremental_assign(partitions)
         if self._paused:
             consumer.pause(partitions)
+        self.metrics.assigned_partitions.set(len(consumer.assignment()))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Cooperative revoke: commit what is done, then rewind the partitions we keep."""
@@ -323,6 +324,7 @@ class ServeWorker:
         kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in revoked]
         self.ledger.forget(partitions)
         self._seek_to_committed(consumer, kept)
+        self.metrics.assigned_partitions.set(len(kept))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions lost (session expired): their outputs must not commit — abort and rewind."""
@@ -333,6 +335,7 @@ class ServeWorker:
         self._discard_unpublished()
         self.ledger.forget(partitions)
         self._seek_to_committed(consumer, kept)
+        self.metrics.assigned_partitions.set(len(kept))
 
     def _update_gauges(self) -> None:
         self.metrics.in_flight.set(len(self._in_flight))
