@@ -115,6 +115,17 @@ class LimitsSettings(_Section):
     max_json_depth: int = Field(32, ge=1, le=512)
 
 
+class AlertSettings(_Section):
+    """Alerts the hot path raises itself (slo_breach, error_rate, inference_down) to ``topics.alerts``."""
+
+    enabled: bool = True
+    window_s: float = Field(30.0, ge=1.0, le=3600.0, description="Evaluation window for SLO and error rate.")
+    slo_p99_ms: float = Field(250.0, gt=0, description="p99 end-to-end latency above this over a window pages.")
+    max_dead_letter_ratio: float = Field(0.05, gt=0, le=1.0, description="Dead letters / consumed above this pages.")
+    min_events: int = Field(500, ge=1, description="Windows with fewer events are not judged (too noisy).")
+    cooldown_s: float = Field(600.0, ge=0.0, description="Same alert at most once per cooldown (count grows).")
+
+
 class MetricsSettings(_Section):
     """Prometheus endpoint."""
 
@@ -137,6 +148,7 @@ class PipelineSettings(BaseSettings):
     triton: TritonSettings = Field(default_factory=TritonSettings)
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     shutdown_timeout_s: float = Field(30.0, ge=0.0, le=600.0,
                                       description="On SIGTERM, how long to wait for in-flight batches before committing what is done.")
 

@@ -9,6 +9,9 @@ from engine.codec.decode import EventDecoder
 from engine.config.pipeline import PipelineSettings
 from engine.inference.triton_client import TritonInferenceClient
 from engine.metrics.serve_metrics import ServeMetrics
+from engine.learn.alerts import AlertBuilder, AlertManager, AlertPublisher
+from engine.learn.dedup import AlertGate
+from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.worker import ServeWorker
 from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
@@ -26,4 +29,15 @@ def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetric
     metrics = metrics or ServeMetrics(settings.name)
     metrics.serve_http(settings.metrics.host, settings.metrics.port)
     return ServeWorker(settings, builder, TritonInferenceClient(settings.triton), instance, metrics,
-                       stop_requested=stop_requested)
+                       stop_requested=stop_requested, alerts=build_alerts(settings))
+
+
+def build_alerts(settings: PipelineSettings) -> HotPathAlerts | None:
+    """The hot path's own alerting, publishing to ``topics.alerts`` (None when disabled)."""
+    if not settings.alerts.enabled:
+        return None
+    publisher = AlertPublisher(settings.kafka.bootstrap_servers, settings.topics.alerts,
+                               config=settings.kafka.client_security())
+    manager = AlertManager(AlertBuilder(settings.name, model_name=settings.triton.model_name),
+                           AlertGate(cooldown_ms=int(settings.alerts.cooldown_s * 1000)), publisher)
+    return HotPathAlerts(settings.alerts, manager, subject=settings.triton.model_name)

@@ -27,6 +27,7 @@ from engine.ingest.kafka_clients import consumer_config, producer_config
 from engine.metrics.serve_metrics import ServeMetrics
 from engine.publish.records import RecordContext, batch_records
 from engine.serve.delivery import AtLeastOnceDelivery, RewindRequired, TransactionalDelivery
+from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.offsets import OffsetLedger
 
 log = logging.getLogger("streaminfer.serve")
@@ -42,10 +43,12 @@ class ServeWorker:
         instance: Stable worker id (part of the transactional.id).
         metrics: Prometheus metrics.
         stop_requested: Set by a signal handler to drain and exit (may already be set).
+        alerts: Raises inference_down / error_rate / slo_breach (None: no alerts).
     """
 
     def __init__(self, settings: PipelineSettings, builder: BatchBuilder, inference: TritonInferenceClient,
-                 instance: str, metrics: ServeMetrics, stop_requested: threading.Event | None = None) -> None:
+                 instance: str, metrics: ServeMetrics, stop_requested: threading.Event | None = None,
+                 alerts: HotPathAlerts | None = None) -> None:
         self.settings = settings
         self.builder = builder
         self.inference = inference
@@ -63,6 +66,7 @@ class ServeWorker:
         self._epoch = 0
         self._paused = False
         self._stopping = stop_requested or threading.Event()
+        self.alerts = alerts
         self._last_lag = 0.0
         self.consumer: Consumer | None = None
         self.delivery: TransactionalDelivery | AtLeastOnceDelivery | None = None
@@ -109,6 +113,8 @@ class ServeWorker:
                 log.warning("consumer close: %s", exc)
         if self.delivery is not None:
             self.delivery.close()
+        if self.alerts is not None:
+            self.alerts.close()
         self.inference.close()
 
     # -- the loop ---------------------------------------------------------------------------
@@ -121,6 +127,8 @@ class ServeWorker:
         if self.delivery.commit_due():
             self._commit()
         self._update_gauges()
+        if self.alerts is not None:
+            self.alerts.tick()
 
     def _poll(self) -> None:
         consumer = self.consumer
@@ -237,6 +245,8 @@ class ServeWorker:
         if self.breaker.record_failure():
             log.error("circuit breaker OPEN after %d failures: pausing partitions, probing /v2/health/ready",
                       self.breaker.consecutive_failures)
+            if self.alerts is not None:
+                self.alerts.breaker_opened(self.breaker.consecutive_failures, outcome.error)
 
     def _probe_breaker(self) -> None:
         if self.breaker.probe_due():
@@ -263,6 +273,8 @@ class ServeWorker:
             for reason, count in dead.items():
                 self.metrics.dead_letter(reason, count)
             self.metrics.end_to_end_latency.observe_many(latencies)
+            if self.alerts is not None:
+                self.alerts.observe_batch(len(batch.messages), dead, latencies, batch.model_version)
             self.metrics.engine_latency.observe(max(0.0, time.time() - batch.consumed_at))
 
     def _commit(self, final: bool = False) -> None:

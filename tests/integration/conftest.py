@@ -119,11 +119,13 @@ def pipeline(tmp_path, stack: LocalStack, kafka_bootstrap: str, make_topic, frau
         input_topic = make_topic(f"{name}.in", partitions)
         output_topic = make_topic(f"{name}.scores", partitions)
         dead_letter = make_topic(f"{name}.dlq", 1, {"max.message.bytes": "2097152"})
-        path = write_pipeline(tmp_path, name, kafka_bootstrap, input_topic, output_topic, dead_letter, stack,
+        alerts = make_topic(f"{name}.alerts", 1)
+        path = write_pipeline(tmp_path, name, kafka_bootstrap, input_topic, output_topic, dead_letter, alerts, stack,
                               **sections)
         logs = tmp_path / f"{name}-logs"
         logs.mkdir()
-        made.append(PrivatePipeline(name, path, input_topic, output_topic, dead_letter, kafka_bootstrap, logs))
+        made.append(PrivatePipeline(name, path, input_topic, output_topic, dead_letter, alerts, kafka_bootstrap,
+                                    logs))
         return made[-1]
 
     yield _make

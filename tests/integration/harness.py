@@ -40,6 +40,7 @@ class PrivatePipeline:
     input: str
     output: str
     dead_letter: str
+    alerts: str
     bootstrap: str
     log_dir: Path
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -147,13 +148,13 @@ def assert_exactly_once_in_order(events: list[dict], scores: list[Output]) -> No
         last[source] = offset
 
 
-def dead_letter_reasons(outputs: list[Output]) -> list[str]:
-    """The reason header of every dead letter."""
-    return [o.headers.get("streaminfer.dlq.reason", "") for o in outputs]
+def alerts_of(outputs: list[Output]) -> list[dict]:
+    """Decoded alert records."""
+    return [orjson.loads(o.value) for o in outputs]
 
 
 def write_pipeline(tmp_path: Path, name: str, bootstrap: str, input_topic: str, output_topic: str,
-                   dead_letter_topic: str, stack, **sections) -> Path:
+                   dead_letter_topic: str, alerts_topic: str, stack, **sections) -> Path:
     """A pipeline YAML for the shipped fraud pipeline pointed at private topics and ids."""
     run = uuid.uuid4().hex[:8]
     config = {
@@ -161,7 +162,7 @@ def write_pipeline(tmp_path: Path, name: str, bootstrap: str, input_topic: str, 
         "kafka": {"bootstrap_servers": bootstrap, "group_id": f"test-{name}-{run}",
                   "transactional_id_prefix": f"test-{name}-{run}", "commit_interval_ms": 100},
         "topics": {"input": input_topic, "input_schema": "fraud.transactions", "output": output_topic,
-                   "dead_letter": dead_letter_topic},
+                   "dead_letter": dead_letter_topic, "alerts": alerts_topic},
         "triton": {"url": stack.settings.triton_grpc_url, "http_url": stack.settings.triton_http_url},
         "metrics": {"port": 0},
     }

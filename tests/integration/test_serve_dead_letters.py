@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from models.fraud.generator import FraudGenerator
-from tests.integration.harness import assert_exactly_once_in_order
+from tests.integration.harness import alerts_of, assert_exactly_once_in_order
 
 MAX_BYTES = 4096  # the test pipeline's size limit, so "too large" stays cheap
 BASE_EVENTS, _ = FraudGenerator(seed=99).batch(64)
@@ -66,7 +66,8 @@ malformed = st.one_of(
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 @given(bad=st.lists(malformed, min_size=1000, max_size=1100), data=st.data())
 def test_every_bad_record_is_dead_lettered_with_its_reason(pipeline, bad, data) -> None:
-    p = pipeline("fuzz", limits={"max_message_bytes": MAX_BYTES})
+    p = pipeline("fuzz", limits={"max_message_bytes": MAX_BYTES},
+                 alerts={"window_s": 1.0, "min_events": 100, "max_dead_letter_ratio": 0.05})
     good, _ = FraudGenerator(seed=31).batch(2000)
     # Interleave: every record gets a distinct key so the DLQ record can be matched to its input.
     slots = data.draw(st.lists(st.integers(0, len(good)), min_size=len(bad), max_size=len(bad)))
@@ -100,3 +101,8 @@ def test_every_bad_record_is_dead_lettered_with_its_reason(pipeline, bad, data) 
         assert record.headers["streaminfer.dlq.topic"] == p.input
         assert record.headers["streaminfer.dlq.message"]
         assert record.headers["streaminfer.dlq.worker"] == "0"
+    # A third of the input is garbage: on-call hears about it once, with the reasons.
+    alerts = alerts_of(p.read(p.alerts, expected=1, timeout_s=10, quiet_s=1.0))
+    error_rate = [a for a in alerts if a["kind"] == "error_rate"]
+    assert len(error_rate) == 1, alerts
+    assert "dead-lettered" in error_rate[0]["evidence"]["summary"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.integration.harness import assert_exactly_once_in_order
+from tests.integration.harness import alerts_of, assert_exactly_once_in_order
 
 
 class BackgroundProducer:
@@ -63,6 +63,10 @@ def test_triton_outage_mid_stream(pipeline, stack) -> None:
     assert_exactly_once_in_order(events, scores)
     logs = p.logs()
     assert "circuit breaker OPEN" in logs and "half-open" in logs
+    alerts = alerts_of(p.read(p.alerts, expected=1, timeout_s=10, quiet_s=1.0))
+    down = [a for a in alerts if a["kind"] == "inference_down"]
+    assert len(down) == 1, alerts  # one incident, deduplicated, for on-call
+    assert down[0]["severity"] == "critical" and down[0]["evidence"]["detector"] == "circuit_breaker"
 
 
 def test_rebalance_from_one_to_two_workers(pipeline) -> None:
