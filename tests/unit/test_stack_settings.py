@@ -12,6 +12,7 @@ from engine.stack.settings import StackSettings
 
 
 def test_ports_must_be_distinct(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMINFER_STACK_KAFKA_PORT", "9092")
     monkeypatch.setenv("STREAMINFER_STACK_TRITON_GRPC_PORT", "9092")
     with pytest.raises(ValidationError, match="distinct"):
         StackSettings()
