@@ -182,7 +182,7 @@ def resolve_pipeline_path(name_or_path: str) -> Path:
         return candidate
     shipped = PIPELINES_DIR / f"{name_or_path}.yaml"
     if not shipped.is_file():
-        known = sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml"))
+        known = sorted(p.stem for p in PIPELINES_DIR.glob("*.yaml") if not p.stem.endswith(".learn"))
         raise ConfigError(f"unknown pipeline {name_or_path!r}; shipped pipelines: {', '.join(known) or 'none'}")
     return shipped
 

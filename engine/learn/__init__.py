@@ -1,10 +1,18 @@
 """The learning side branch (``streaminfer learn``): drift detectors, shadow learners and alerts.
 
-A faust-streaming app with its own consumer group reads what the hot path writes and never slows it:
+A faust-streaming app with its own consumer group reads what the hot path writes and never slows it::
 
-- ``join``      fraud.scores ⋈ fraud.labels by event_id in a changelog-backed table with expiry;
-- ``monitor``   River drift detectors on sampled features, on every score, on the champion's errors;
-- ``shadow``    River challengers trained prequentially on joined labels, compared with the champion;
-- ``alerts``    deduplicated, cooled-down alerts on ``alerts`` (the publisher is reusable by serve);
-- ``state``     detectors and learners checkpointed as HMAC-sealed blobs on a compacted topic.
+    STREAMINFER_LEARN__STATE_KEY=... streaminfer learn --pipeline fraud      # settings: fraud.learn.yaml
+    streaminfer alerts tail --severity warning                                # what on-call sees
+    streaminfer drift-eval --quick --json drift.json                          # how good the detectors are
+
+- ``join``       fraud.scores ⋈ fraud.labels by event_id in a faust table (changelog
+                 ``<app_id>-join-changelog``), with expiry; features of sampled transactions ride along;
+- ``monitor``    River detectors on sampled features, on every score, on the champion's errors and loss;
+- ``shadow``     River challengers learned prequentially from joined labels, compared with the champion;
+- ``alerts``     deduplicated, cooled-down, schema-valid alerts (:class:`AlertPublisher` is reusable by
+                 the hot path for ``slo_breach`` / ``error_rate`` / ``inference_down``);
+- ``state``      detectors and learners checkpointed as HMAC-sealed blobs on ``<app_id>-state``
+                 (compacted), restored after a crash; tampered blobs are refused with an alert;
+- ``kafka_io``   librdkafka readers for the two firehoses (transactions, scores), faust for the labels.
 """

@@ -1,0 +1,254 @@
+"""faust-streaming wiring of ``streaminfer learn``: the join table, the labels agent, timers, two readers.
+
+- the join lives in a memory table whose changelog (``<app_id>-join-changelog``, created by faust) makes
+  it survive restarts; scores, labels (and transactions) must be co-partitioned, which is checked here;
+- the ``labels`` agent takes batches (``take_events``) of raw records into :class:`LearnCore`;
+- two tasks read the firehoses, ``fraud.scores`` and ``fraud.transactions``, with librdkafka batch
+  consumes (:mod:`engine.learn.kafka_io`): faust's per-record cost would cap the learner near 2k events/s;
+- timers sweep the join, checkpoint sealed state and export lag.
+
+One worker owns every partition (the learners are global models): a second instance of the same app
+would fence the first (static membership), not share the work.
+
+faust reads ``read_uncommitted`` unless it runs exactly-once itself; the hot path publishes in Kafka
+transactions, so the consumer is switched to ``read_committed`` (:class:`ReadCommittedTransport`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from confluent_kafka.admin import AdminClient
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from engine.batching.batch_builder import load_feature_extractor
+from engine.codec.decode import EventDecoder
+from engine.config.pipeline import PipelineSettings
+from engine.errors import ConfigError
+from engine.learn.alerts import AlertBuilder, AlertManager, AlertPublisher
+from engine.learn.checkpoint import Checkpointer
+from engine.learn.core import LearnCore, RawRecord
+from engine.learn.dedup import AlertGate
+from engine.learn.faust_store import FaustTableStore
+from engine.learn.join import ScoreLabelJoin
+from engine.learn.kafka_io import GroupLagProbe, ShadowPublisher, TopicReader
+from engine.learn.settings import LearnSettings
+from engine.learn.state import KafkaStateStore, load_or_create_key
+from engine.learn.telemetry import LearnMetrics
+from engine.topics.registry import SchemaRegistry
+from engine.topics.specs import TopicCatalog
+
+log = logging.getLogger("streaminfer.learn")
+
+
+class _ReadCommittedThread(faust_aiokafka.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka reads this attribute when the consumer starts (its fetcher is built in start()).
+        consumer._isolation_level = "read_committed"
+        return consumer
+
+
+class _ReadCommittedConsumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ReadCommittedThread:
+        return _ReadCommittedThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class ReadCommittedTransport(faust_aiokafka.Transport):
+    """faust's aiokafka transport whose worker consumer never sees aborted transactions."""
+
+    Consumer = _ReadCommittedConsumer
+
+
+@dataclass
+class LearnRuntime:
+    """Everything one learner process runs; built by :func:`build_learn_app`."""
+
+    app: faust.App
+    core: LearnCore
+    checkpointer: Checkpointer
+    publisher: AlertPublisher
+    metrics: LearnMetrics
+    pipeline: PipelineSettings
+    settings: LearnSettings
+    shadow: ShadowPublisher | None = None
+    readers: list[TopicReader] = field(default_factory=list)
+    probe: GroupLagProbe | None = None
+    datadir: Any = field(default=None, repr=False)
+
+    def restore(self) -> dict[str, int]:
+        """Create the state topic if needed and restore sealed state (refusing tampered blobs, with alerts)."""
+        self.checkpointer.store.ensure_topic()
+
+        def refused(component: str, reason: str) -> None:
+            evidence = {"detector": "hmac_sha256", "summary": f"{reason}; starting {component} fresh",
+                        "statistic": None, "window": None, "topic": self.checkpointer.store.topic,
+                        "component": component}
+            self.core.alerts.raise_alert("state_integrity", component, evidence, detector="hmac_sha256")
+
+        statuses = self.checkpointer.restore(refused)
+        self.publisher.flush(10)
+        return statuses
+
+    def checkpoint(self) -> None:
+        """Seal and save every component now."""
+        size = self.checkpointer.save()
+        log.debug("checkpoint: %d bytes", size)
+
+    def probe_lag(self) -> None:
+        """Export consumer lag of faust's group and of the two readers (blocking; runs in an executor)."""
+        try:
+            if self.probe is not None:
+                for (topic, partition), lag in self.probe.lag().items():
+                    self.metrics.set_lag(topic, partition, lag)
+            for reader in list(self.readers):
+                for partition, lag in reader.lag().items():
+                    self.metrics.set_lag(reader.topic, partition, lag)
+        except Exception as exc:  # noqa: BLE001 — a metrics probe must never stop the learner
+            log.warning("lag probe failed: %s", exc)
+
+
+def _partitions(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=30)
+    missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
+    if missing:
+        raise ConfigError(f"learn: topics missing on {bootstrap}: {', '.join(missing)} (streaminfer topics apply)")
+    return {t: len(metadata.topics[t].partitions) for t in topics}
+
+
+def build_learn_app(pipeline: PipelineSettings, settings: LearnSettings,
+                    metrics: LearnMetrics | None = None) -> LearnRuntime:
+    """Check topics, build the core and the faust app; nothing consumes until the worker starts.
+
+    Raises:
+        ConfigError: Missing topics, non-co-partitioned topics or unsupported Kafka security settings.
+    """
+    kafka, topics = pipeline.kafka, pipeline.topics
+    if kafka.security_protocol != "PLAINTEXT":
+        raise ConfigError("learn: only PLAINTEXT Kafka is wired into the faust app so far")
+    bootstrap = kafka.bootstrap_servers
+    joined = [topics.output, settings.topics.labels] + ([topics.input] if settings.shadow.enabled else [])
+    needed = [topics.input, topics.output, settings.topics.labels, topics.alerts]
+    if settings.shadow.enabled and settings.shadow.publish_records:
+        needed.append(settings.topics.shadow)
+    counts = _partitions(bootstrap, needed)
+    if len({counts[t] for t in joined}) != 1:
+        raise ConfigError("learn: the join needs co-partitioned topics (same key, same partition count): "
+                          + ", ".join(f"{t}={counts[t]}" for t in joined))
+    partitions = counts[topics.output]
+
+    metrics = metrics or LearnMetrics(pipeline.name)
+    features = load_feature_extractor(pipeline.features)
+    schema_topic = topics.input_schema or topics.input
+    registry = SchemaRegistry(TopicCatalog.load())
+    decoder = EventDecoder(registry.validator(schema_topic), fast_path=registry.fast_path(schema_topic),
+                           max_bytes=pipeline.limits.max_message_bytes, max_depth=pipeline.limits.max_json_depth)
+    publisher = AlertPublisher(bootstrap, topics.alerts)
+    alerts = AlertManager(AlertBuilder(pipeline.name, pipeline.triton.model_name),
+                          AlertGate(int(settings.alerts.cooldown_s * 1000)), publisher,
+                          severity=settings.alerts.severity)
+
+    datadir = tempfile.TemporaryDirectory(prefix="streaminfer-learn-")  # memory store: nothing to keep
+    stream = settings.stream
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server.strip()}" for server in bootstrap.split(",")],
+        store="memory://", datadir=datadir.name, web_enabled=False, topic_disable_leader=True,
+        topic_partitions=partitions, topic_replication_factor=stream.replication_factor,
+        consumer_auto_offset_reset=stream.start_from, consumer_group_instance_id=f"{settings.app_id}-{stream.instance}",
+        broker_session_timeout=stream.session_timeout_s, broker_heartbeat_interval=min(3.0, stream.session_timeout_s / 3),
+        broker_commit_interval=stream.commit_interval_s, stream_wait_empty=False, stream_buffer_maxsize=16_384,
+        producer_linger_ms=20, producer_acks=-1, producer_max_batch_size=256 * 1024,
+        # Small per-partition fetches interleave partitions during a catch-up, so the detectors see an
+        # approximately time-ordered stream instead of one partition's whole backlog after another.
+        consumer_max_fetch_size=64 * 1024,
+    )
+    app.transport = ReadCommittedTransport(app.conf.broker_consumer, app)
+    table = app.Table("join", partitions=partitions, key_type=bytes, value_type=bytes, default=None,
+                      help="fraud.scores ⋈ fraud.labels by event_id")
+    join = ScoreLabelJoin(FaustTableStore(table), int(settings.join.ttl_s * 1000), settings.join.max_pending)
+    shadow = ShadowPublisher(bootstrap, settings.topics.shadow) \
+        if settings.shadow.enabled and settings.shadow.publish_records else None
+    core = LearnCore(pipeline.name, settings, features.FEATURE_NAMES, features.extract, decoder, join, alerts,
+                     metrics, shadow_sink=shadow)
+    store = KafkaStateStore(bootstrap, settings.state_topic, settings.state.max_blob_bytes,
+                            replication_factor=stream.replication_factor)
+    key_secret = settings.state_key.get_secret_value().encode() if settings.state_key else None
+    key = load_or_create_key(key_secret, settings.state_key_file())
+    checkpointer = Checkpointer(core, store, key, metrics, (topics.input, topics.output, settings.topics.labels))
+    runtime = LearnRuntime(app, core, checkpointer, publisher, metrics, pipeline, settings, shadow=shadow,
+                           probe=GroupLagProbe(bootstrap, settings.app_id, [settings.topics.labels]),
+                           datadir=datadir)
+    _wire(runtime)
+    return runtime
+
+
+def _raw(events: list[Any]) -> list[RawRecord]:
+    return [RawRecord(e.message.partition, e.message.offset, e.message.key, e.message.value) for e in events]
+
+
+def _wire(runtime: LearnRuntime) -> None:
+    app, core, settings, topics = runtime.app, runtime.core, runtime.settings, runtime.pipeline.topics
+    batch, within = settings.stream.batch_max, settings.stream.batch_within_s
+    labels_topic = app.topic(settings.topics.labels, key_type=bytes, value_type=bytes)
+
+    def recovered() -> bool:
+        return app.tables.recovery.completed.is_set()
+
+    @app.agent(labels_topic, name="learn-labels")
+    async def labels(stream: Any) -> None:
+        async for events in stream.take_events(batch, within=within):
+            core.on_labels(settings.topics.labels, _raw(events))
+
+    async def read(topic: str, handle: Any) -> None:
+        while not recovered():  # both readers write into the join table: only once faust restored it
+            await asyncio.sleep(0.2)
+        loop = asyncio.get_running_loop()
+        reader = await loop.run_in_executor(None, lambda: TopicReader(
+            runtime.pipeline.kafka.bootstrap_servers, topic, core.positions.of(topic), settings.stream.start_from,
+            batch * 5))
+        runtime.readers.append(reader)
+        while not app.should_stop:
+            records = await loop.run_in_executor(None, reader.poll, within)
+            if records:
+                handle(topic, records)
+
+    @app.task
+    async def scores() -> None:
+        await read(topics.output, core.on_scores)
+
+    @app.task
+    async def transactions() -> None:
+        if core.detectors.features is not None or core.shadow is not None:
+            await read(topics.input, core.on_transactions)
+
+    @app.timer(settings.join.sweep_interval_s, name="learn-sweep")
+    async def sweep() -> None:
+        if recovered():
+            core.sweep()
+
+    @app.timer(settings.state.checkpoint_interval_s, name="learn-checkpoint")
+    async def checkpoint() -> None:
+        if settings.state.enabled and recovered():
+            runtime.checkpoint()
+
+    @app.timer(settings.metrics.lag_interval_s, name="learn-lag")
+    async def lag() -> None:
+        await asyncio.get_running_loop().run_in_executor(None, runtime.probe_lag)
+
+    async def before_shutdown(*_args: Any, **_kwargs: Any) -> None:
+        if settings.state.enabled and recovered():
+            runtime.checkpoint()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, runtime.checkpointer.store.flush, 10.0)
+        await loop.run_in_executor(None, runtime.publisher.flush, 10.0)
+        if runtime.shadow is not None:
+            await loop.run_in_executor(None, runtime.shadow.flush, 10.0)
+        log.info("learner stopped: %s", core.join.counters)
+
+    app.on_before_shutdown.connect(before_shutdown)

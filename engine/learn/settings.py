@@ -1,0 +1,276 @@
+"""Typed settings of ``streaminfer learn``: ``compose/pipelines/<pipeline>.learn.yaml`` plus environment.
+
+Precedence (highest first): keyword overrides (CLI flags), environment variables
+``STREAMINFER_LEARN__<FIELD>`` / ``STREAMINFER_LEARN__<SECTION>__<FIELD>`` (for example
+``STREAMINFER_LEARN__SAMPLING__JOIN_RATE=0.5``; the HMAC key is ``STREAMINFER_LEARN__STATE_KEY``),
+the YAML file, then the defaults below. Kafka bootstrap and the scores/transactions/alerts topics come
+from the pipeline's own settings (``engine.config.pipeline``), so both processes always agree on them.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from engine.errors import ConfigError
+from engine.paths import PIPELINES_DIR, default_cache_dir
+
+Direction = Literal["both", "increase", "decrease"]
+ScalarParam = float | int | bool | str
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DetectorSpec(_Section):
+    """One River drift detector: class name in ``engine.learn.detectors.DETECTORS`` and its parameters."""
+
+    kind: str = Field(..., description="ADWIN, PageHinkley, KSWIN, DDM, EDDM, HDDM_A, HDDM_W or FHDDM.")
+    params: dict[str, ScalarParam] = Field(default_factory=dict, description="Constructor arguments.")
+    direction: Direction = Field("both", description="Which changes alert: a falling error rate is good news.")
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from engine.learn.detectors import DETECTORS
+
+        if kind not in DETECTORS:
+            raise ValueError(f"unknown detector {kind!r}; known: {', '.join(sorted(DETECTORS))}")
+        return kind
+
+
+class LearnerSpec(_Section):
+    """One shadow model: a River pipeline built by ``engine.learn.learners.LEARNERS[kind]``."""
+
+    name: str = Field(..., pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Challenger name on fraud.shadow.")
+    kind: str = Field(..., description="logistic_regression, hoeffding_adaptive_tree, adaptive_random_forest...")
+    params: dict[str, ScalarParam] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from engine.learn.learners import LEARNERS
+
+        if kind not in LEARNERS:
+            raise ValueError(f"unknown learner {kind!r}; known: {', '.join(sorted(LEARNERS))}")
+        return kind
+
+
+class LearnTopics(_Section):
+    """Topics only the learner uses (the others come from the pipeline settings)."""
+
+    labels: str = Field("fraud.labels", min_length=1, description="Delayed ground truth, keyed like scores.")
+    shadow: str = Field("fraud.shadow", min_length=1, description="Champion and challenger scores per event.")
+    state: str = Field("", description="Compacted topic of sealed learner state; '' = <app_id>-state.")
+
+
+class SamplingSettings(_Section):
+    """Deterministic samples by record key (card id), decided before any decoding."""
+
+    feature_rate: float = Field(0.1, gt=0.0, le=1.0, description="Share of cards whose transactions feed feature drift.")
+    join_rate: float = Field(0.1, gt=0.0, le=1.0,
+                             description="Share of cards whose scores, labels and features enter the join table.")
+    salt: str = Field("streaminfer", description="Changing it draws a different sample.")
+
+
+class JoinSettings(_Section):
+    """The score ⋈ label table."""
+
+    ttl_s: float = Field(600.0, gt=0, description="An unmatched half expires (and is counted) after this long.")
+    max_pending: int = Field(200_000, ge=100, description="Oldest entries expire early beyond this many.")
+    sweep_interval_s: float = Field(5.0, gt=0, le=3600)
+
+
+class FeatureDriftSettings(_Section):
+    """Per-feature detectors over the sampled transactions."""
+
+    enabled: bool = True
+    detector: DetectorSpec = Field(default_factory=lambda: DetectorSpec(kind="ADWIN", params={"delta": 1e-5}))
+    # Seasonal features change every hour by design; a stationary detector would page all day.
+    ignore: tuple[str, ...] = Field(("hour_sin", "hour_cos", "is_night", "is_weekend"))
+
+
+class PredictionDriftSettings(_Section):
+    """A detector over the champion's score stream."""
+
+    enabled: bool = True
+    detector: DetectorSpec = Field(default_factory=lambda: DetectorSpec(kind="ADWIN", params={"delta": 1e-7}))
+
+
+class ConceptDriftSettings(_Section):
+    """Detectors over the champion's errors once labels arrive."""
+
+    enabled: bool = True
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Score at or above which the champion says fraud.")
+    # DDM raised ~20 false alarms per 100k labels on the ~1 % error stream of the fraud champion; HDDM_A none.
+    error_detector: DetectorSpec = Field(default_factory=lambda: DetectorSpec(kind="HDDM_A", direction="increase"))
+    loss_detector: DetectorSpec = Field(
+        default_factory=lambda: DetectorSpec(kind="ADWIN", params={"delta": 1e-4}, direction="increase"))
+
+
+class ShadowSettings(_Section):
+    """Challengers learned online from joined labels, compared with the champion on the same events."""
+
+    enabled: bool = True
+    models: tuple[LearnerSpec, ...] = Field(default_factory=lambda: (
+        LearnerSpec(name="river_logreg", kind="logistic_regression"),
+        LearnerSpec(name="river_hat", kind="hoeffding_adaptive_tree", params={"seed": 7}),
+    ))
+    window: int = Field(5000, ge=100, description="Labels in the rolling metric windows.")
+    compare_every: int = Field(1000, ge=1, description="Labels between two champion/challenger comparisons.")
+    min_labels: int = Field(2000, ge=10, description="No verdict before this many paired labels in the window.")
+    min_positives: int = Field(20, ge=1, description="...nor before this many frauds (AUC needs both classes).")
+    metric: Literal["roc_auc", "log_loss"] = "roc_auc"
+    margin: float = Field(0.02, ge=0.0, description="How much better a challenger must be to win.")
+    publish_records: bool = Field(True, description="Publish champion and challenger scores to the shadow topic.")
+
+
+class AlertSettings(_Section):
+    """Deduplication and cooldown of alerts."""
+
+    cooldown_s: float = Field(1800.0, ge=0.0, description="One page per dedup key per cooldown.")
+    clock: Literal["wall", "event_time"] = Field(
+        "wall", description="Cooldown clock: wall time, or the event time of the record that tripped the detector.")
+    severity: dict[str, Literal["info", "warning", "critical"]] = Field(default_factory=lambda: {
+        "feature_drift": "warning", "prediction_drift": "warning", "concept_drift": "critical",
+        "challenger_wins": "info", "state_integrity": "critical",
+    })
+
+
+class StateSettings(_Section):
+    """Checkpoints of detectors and learners."""
+
+    enabled: bool = True
+    checkpoint_interval_s: float = Field(10.0, gt=0, description="Learning after the last checkpoint is lost on kill -9.")
+    key_file: Path | None = Field(None, description="Key used when STREAMINFER_LEARN__STATE_KEY is unset; created "
+                                                    "on first use (0600). None = <cache>/learn-state-<app_id>.key.")
+    max_blob_bytes: int = Field(8 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+
+class StreamSettings(_Section):
+    """How the faust app consumes."""
+
+    batch_max: int = Field(1000, ge=1, le=100_000, description="Records per take_events() batch.")
+    batch_within_s: float = Field(0.25, gt=0, le=30)
+    start_from: Literal["earliest", "latest"] = Field("latest", description="Where a brand-new group starts.")
+    session_timeout_s: float = Field(10.0, ge=1.0, le=300.0)
+    commit_interval_s: float = Field(1.0, gt=0, le=60)
+    instance: str = Field("0", min_length=1, description="Static group member id suffix: a restarted worker "
+                                                         "takes its partitions back at once.")
+    replication_factor: int = Field(1, ge=1, le=5, description="Of the changelog and state topics it creates.")
+
+
+class LearnMetricsSettings(_Section):
+    """Prometheus endpoint of the learner."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(9465, ge=0, le=65535, description="0 disables the HTTP endpoint.")
+    lag_interval_s: float = Field(5.0, gt=0)
+
+
+class LearnSettings(BaseSettings):
+    """Everything ``streaminfer learn`` needs beyond the pipeline settings."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMINFER_LEARN__", env_nested_delimiter="__",
+                                      extra="forbid", frozen=True)
+
+    app_id: str = Field("streaminfer-learn-fraud", pattern=r"^[A-Za-z0-9._-]{1,200}$",
+                        description="faust app id = consumer group = prefix of its internal topics.")
+    state_key: SecretStr | None = Field(None, description="HMAC-SHA256 key of persisted state (≥ 16 bytes).")
+    topics: LearnTopics = Field(default_factory=LearnTopics)
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    join: JoinSettings = Field(default_factory=JoinSettings)
+    feature_drift: FeatureDriftSettings = Field(default_factory=FeatureDriftSettings)
+    prediction_drift: PredictionDriftSettings = Field(default_factory=PredictionDriftSettings)
+    concept_drift: ConceptDriftSettings = Field(default_factory=ConceptDriftSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    stream: StreamSettings = Field(default_factory=StreamSettings)
+    metrics: LearnMetricsSettings = Field(default_factory=LearnMetricsSettings)
+
+    @field_validator("state_key")
+    @classmethod
+    def _key_long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value().encode()) < 16:
+            raise ValueError("must be at least 16 bytes")
+        return key
+
+    @property
+    def state_topic(self) -> str:
+        """The compacted topic holding sealed checkpoints."""
+        return self.topics.state or f"{self.app_id}-state"
+
+    def state_key_file(self) -> Path:
+        """Where the generated key lives when no key is configured."""
+        return self.state.key_file or default_cache_dir() / f"learn-state-{self.app_id}.key"
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
+                                   file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _YamlSource(settings_cls)
+
+
+_DOCUMENT: ContextVar[dict[str, Any]] = ContextVar("_LEARN_DOCUMENT", default={})
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """The learn YAML as the lowest-priority source."""
+
+    def get_field_value(self, field, field_name):  # noqa: D102 — required by the base class
+        return _DOCUMENT.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_DOCUMENT.get())
+
+
+def learn_config_path(pipeline: str) -> Path | None:
+    """``<pipeline>.learn.yaml`` next to a pipeline file, or the shipped one for a pipeline name."""
+    candidate = Path(pipeline)
+    if candidate.suffix in {".yaml", ".yml"}:
+        sibling = candidate.with_name(f"{candidate.stem}.learn.yaml")
+        return sibling if sibling.is_file() else None
+    shipped = PIPELINES_DIR / f"{pipeline}.learn.yaml"
+    return shipped if shipped.is_file() else None
+
+
+def load_learn_settings(pipeline: str, path: str | Path | None = None, **overrides: Any) -> LearnSettings:
+    """Load and validate the learner's settings; every problem is one ``ConfigError`` line.
+
+    Args:
+        pipeline: Shipped pipeline name or pipeline YAML path (locates ``<name>.learn.yaml``).
+        path: Explicit learn YAML file, instead of the one next to the pipeline.
+        **overrides: Dotted field names (``"sampling.join_rate"``) → values; ``None`` values are ignored.
+    """
+    file = Path(path) if path else learn_config_path(pipeline)
+    data: dict[str, Any] = {}
+    if file is not None:
+        try:
+            data = yaml.safe_load(file.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{file}: cannot read learn settings: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{file}: top level must be a mapping")
+    flags: dict[str, Any] = {}
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = flags
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    token = _DOCUMENT.set(data)
+    try:
+        return LearnSettings(**flags)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"{file or 'learn settings'}: invalid: {problems}") from None
+    finally:
+        _DOCUMENT.reset(token)

@@ -1,0 +1,76 @@
+"""Rolling metrics: exact over the window, and equal to River's metrics on the same pairs."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+from river import metrics
+
+from engine.learn.metrics import RollingBinaryMetrics
+
+
+def _pairs(n, seed=0):
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        label = int(rng.random() < 0.3)
+        out.append((label, min(1.0, max(0.0, rng.gauss(0.35 + 0.3 * label, 0.2)))))
+    return out
+
+
+def _pairwise_auc(pairs):
+    pos = [p for y, p in pairs if y == 1]
+    neg = [p for y, p in pairs if y == 0]
+    wins = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in itertools.product(pos, neg))
+    return wins / (len(pos) * len(neg))
+
+
+def test_auc_is_exact_with_ties():
+    pairs = [(1, 0.9), (0, 0.9), (1, 0.5), (0, 0.1), (0, 0.5), (1, 0.7)]
+    rolling = RollingBinaryMetrics(window=10)
+    rolling.update_many(*zip(*pairs))
+    assert rolling.roc_auc() == pytest.approx(_pairwise_auc(pairs))
+
+
+def test_only_the_last_window_counts():
+    pairs = _pairs(700)
+    rolling = RollingBinaryMetrics(window=300)
+    for label, proba in pairs:
+        rolling.update(label, proba)
+    window = pairs[-300:]
+    assert rolling.n == 300 and rolling.n_seen == 700
+    assert rolling.positives == sum(y for y, _ in window)
+    assert rolling.roc_auc() == pytest.approx(_pairwise_auc(window))
+
+
+def test_log_loss_and_accuracy_match_river_on_the_window():
+    pairs = _pairs(500, seed=3)
+    rolling = RollingBinaryMetrics(window=200)
+    river_loss, river_accuracy = metrics.LogLoss(), metrics.Accuracy()
+    for label, proba in pairs:
+        rolling.update(label, proba)
+    for label, proba in pairs[-200:]:
+        river_loss.update(bool(label), {True: proba, False: 1 - proba})
+        river_accuracy.update(bool(label), proba >= 0.5)
+    assert rolling.log_loss() == pytest.approx(river_loss.get(), rel=1e-9)
+    assert rolling.accuracy() == pytest.approx(river_accuracy.get())
+
+
+def test_undefined_metrics_are_none():
+    rolling = RollingBinaryMetrics(window=5)
+    assert rolling.snapshot() == {"n": 0, "positives": 0, "roc_auc": None, "log_loss": None, "accuracy": None}
+    rolling.update(0, 0.2)
+    assert rolling.roc_auc() is None and rolling.log_loss() is not None
+
+
+def test_certain_wrong_predictions_have_finite_loss():
+    rolling = RollingBinaryMetrics(window=2)
+    rolling.update(1, 0.0)
+    assert 30 < rolling.log_loss() < 40
+
+
+def test_window_must_be_positive():
+    with pytest.raises(ValueError):
+        RollingBinaryMetrics(window=0)
