@@ -15,14 +15,16 @@ def register(app: typer.Typer) -> None:
 @clear_errors
 def demo(
     seconds: float = typer.Option(30.0, "--seconds", min=1.0, max=3600.0, help="How long the generator runs."),
-    rate: float = typer.Option(2000.0, "--rate", min=1.0, help="Events per second offered."),
+    rate: float = typer.Option(1000.0, "--rate", min=1.0, help="Events per second offered."),
     malformed: int = typer.Option(20, "--malformed", min=0, help="Malformed records mixed in."),
     metrics_port: int = typer.Option(9464, "--metrics-port", min=1, max=65535),
     keep_stack: bool = typer.Option(False, "--keep-stack", help="Leave the stack running afterwards."),
+    learn: bool = typer.Option(True, "--learn/--no-learn", help="Run the learning side branch beside serve."),
+    drift_to: float = typer.Option(1.0, "--drift-to", min=0.0, max=1.0, help="Drift knob after half the run."),
 ) -> None:
     """Stack up, topics, model, serve + generator with a live view, summary, stack down."""
     from engine.demo.runner import DemoOptions, FraudDemo
 
     options = DemoOptions(seconds=seconds, rate=rate, malformed=malformed, metrics_port=metrics_port,
-                          keep_stack=keep_stack)
+                          keep_stack=keep_stack, learn=learn, drift_to=drift_to)
     raise typer.Exit(FraudDemo(options).run())

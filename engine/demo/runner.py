@@ -34,11 +34,13 @@ class DemoOptions:
     """How long and how hard the demo drives the pipeline."""
 
     seconds: float = 30.0
-    rate: float = 2000.0
+    rate: float = 1000.0  # the learner (faust) shares the two cores: leave it room
     malformed: int = 20
     seed: int = 7
     metrics_port: int = 9464
     keep_stack: bool = False
+    learn: bool = True          # run `streaminfer learn` beside the hot path
+    drift_to: float = 1.0       # the generator's drift knob halfway through the run
 
 
 class FraudDemo:
@@ -50,6 +52,7 @@ class FraudDemo:
         self.stack = LocalStack(load_stack_settings(), say=lambda line: self.console.print(f"[dim]{line}[/]"))
         self.pipeline = load_pipeline("fraud", **{"metrics.port": options.metrics_port})
         self.state = LiveState()
+        self.alerts: list[dict] = []
 
     def run(self) -> int:
         """Run the demo end to end; returns an exit code."""
@@ -103,9 +106,11 @@ class FraudDemo:
              "--metrics-port", str(o.metrics_port), "--log-level", "WARNING"],
             env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=open(self.stack.settings.home / "demo-serve.log", "ab"),
         )
+        learner = self._start_learner() if o.learn else None
         stop_sampler = threading.Event()
         sampler = threading.Thread(target=self._sample_scores, args=(stop_sampler,), daemon=True)
         sampler.start()
+        threading.Thread(target=self._watch_alerts, args=(stop_sampler,), daemon=True).start()
         report = GenerateReport()
         generator = threading.Thread(target=self._generate, args=(report,), daemon=True)
         url = f"http://127.0.0.1:{o.metrics_port}/metrics"
@@ -132,12 +137,47 @@ class FraudDemo:
                     time.sleep(0.5)
             final = scrape(url)
         finally:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-                worker.wait(timeout=60)
+            for process in (worker, learner):
+                if process is not None and process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            for process in (worker, learner):
+                if process is not None:
+                    try:
+                        process.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
             stop_sampler.set()
             generator.join(timeout=5)
         return report, final
+
+    def _start_learner(self) -> subprocess.Popen:
+        """The learning side branch, watching the same stream (its log goes to .stack/demo-learn.log)."""
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine.cli.main", "learn", "--pipeline", "fraud", "--start-from", "latest",
+             "--metrics-port", "0", "--log-level", "WARNING"],
+            env=dict(os.environ), stdout=subprocess.DEVNULL,
+            stderr=open(self.stack.settings.home / "demo-learn.log", "ab"),
+        )
+
+    def _watch_alerts(self, stop: threading.Event) -> None:
+        """Alerts raised during the demo (hot path and learner) appear in the live view as they land."""
+        consumer = Consumer({"bootstrap.servers": self.pipeline.kafka.bootstrap_servers,
+                             "group.id": f"demo-alerts-{uuid.uuid4().hex[:6]}", "isolation.level": "read_committed",
+                             "enable.auto.commit": False})
+        topic = self.pipeline.topics.alerts
+        try:
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
+            while not stop.is_set():
+                for message in consumer.consume(50, timeout=0.5):
+                    if message.error() is None:
+                        alert = orjson.loads(message.value())
+                        self.alerts.append(alert)
+                        self.state.notes.append(
+                            f"[yellow]ALERT {alert['kind']} ({alert['severity']}) {alert['subject']}:[/] "
+                            f"{alert['evidence'].get('summary', '')[:160]}")
+        finally:
+            consumer.close()
 
     def _wait_for_assignment(self, worker: subprocess.Popen, url: str, timeout_s: float = 60.0) -> None:
         """Start the load only once the worker owns partitions: start-up is not what we measure."""
@@ -153,7 +193,8 @@ class FraudDemo:
         producer = FraudStreamProducer(self.pipeline.kafka.bootstrap_servers)
         # A fresh seed per run: event ids stay unique across demo runs on the same topics.
         producer.run(GenerateOptions(count=int(o.rate * o.seconds), seed=o.seed + int(time.time()) % 100_000,
-                                     rate=o.rate, malformed=o.malformed, label_delay_s=2.0), report=report)
+                                     rate=o.rate, malformed=o.malformed, label_delay_s=2.0,
+                                     drift_to=o.drift_to if o.learn else None, drift_at=0.5), report=report)
 
     def _caught_up(self) -> bool:
         snap = self.state.snapshots[-1] if self.state.snapshots else None
@@ -189,6 +230,12 @@ class FraudDemo:
         say(f"end-to-end latency (input record timestamp → score produced, Prometheus histogram): "
             f"p50 {e2e.quantile(0.5) * 1000:.1f} ms, p95 {e2e.quantile(0.95) * 1000:.1f} ms, "
             f"p99 {e2e.quantile(0.99) * 1000:.1f} ms; mean batch {final.batch_rows.total / max(final.batch_rows.count, 1):.0f} rows")
+        if self.options.learn:
+            say(f"drift knob turned to {self.options.drift_to} halfway; alerts seen on `{self.pipeline.topics.alerts}`: "
+                f"{len(self.alerts)}")
+            for alert in self.alerts[:10]:
+                say(f"  {alert['kind']:<17} {alert['severity']:<8} {alert['subject']}: "
+                    f"{alert['evidence'].get('summary', '')[:120]}")
 
 
 class _NoLive:

@@ -101,7 +101,9 @@ class FraudFeeder:
     def __init__(self, bootstrap: str, topics: LearnTopicSet) -> None:
         self.topics = topics
         self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                                   "linger.ms": 10, "queue.buffering.max.messages": 500_000})
+                                   "linger.ms": 10, "queue.buffering.max.messages": 500_000,
+                                   # As the engine and the generator write: the learner must read lz4.
+                                   "compression.type": "lz4"})
         self._offset = 0
 
     def _produce(self, topic: str, key: bytes, value: bytes) -> None:

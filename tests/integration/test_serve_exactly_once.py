@@ -84,17 +84,16 @@ def test_rebalance_from_one_to_two_workers(pipeline) -> None:
 
 def test_sigterm_mid_stream_drains_commits_and_exits_zero(pipeline) -> None:
     p = pipeline("sigterm")
+    warmup = p.produce_events(200, seed=25)
+    worker = p.start_worker("0")
+    assert len(p.read(p.output, expected=len(warmup), timeout_s=90, quiet_s=0.2)) == len(warmup), p.logs()
     with BackgroundProducer(p, count=12_000, seed=24, rate=2000) as producer:
-        worker = p.start_worker("0")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not p.read(p.output, expected=1, timeout_s=1, quiet_s=0.1):
-            time.sleep(0.1)
-        time.sleep(0.5)  # input keeps arriving: batches are in flight when SIGTERM lands
+        time.sleep(2.0)  # input keeps arriving: batches are in flight when SIGTERM lands
         assert p.stop(worker) == 0, "SIGTERM must drain, commit and exit 0\n" + p.logs()
         assert "drained and committed" in p.logs()
         partial = p.read(p.output, expected=1, timeout_s=10, quiet_s=1.0)
-        events = producer.wait()
-    assert 0 < len(partial) < len(events), "stopped mid-stream"
+        events = warmup + producer.wait()
+    assert len(warmup) < len(partial) < len(events), "stopped mid-stream"
 
     worker = p.start_worker("0")  # picks up exactly where the committed offsets are
     scores = p.read(p.output, expected=len(events), timeout_s=120)
