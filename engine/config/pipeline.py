@@ -8,15 +8,15 @@ error naming the field, never a crash later in the stream.
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from engine.config.yaml_source import YamlSource, build_settings
 from engine.errors import ConfigError
 from engine.paths import PIPELINES_DIR
 
@@ -156,21 +156,7 @@ class PipelineSettings(BaseSettings):
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
         # CLI flags (init kwargs) beat the environment, which beats the YAML file, which beats defaults.
-        return init_settings, env_settings, _YamlSource(settings_cls)
-
-
-#: The YAML document being loaded; a context variable so concurrent loads cannot mix files.
-_YAML_DOCUMENT: ContextVar[dict[str, Any]] = ContextVar("_YAML_DOCUMENT", default={})
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """Feeds the parsed pipeline YAML to pydantic-settings as the lowest-priority source."""
-
-    def get_field_value(self, field, field_name):  # noqa: D102 — required by the base class
-        return _YAML_DOCUMENT.get().get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_YAML_DOCUMENT.get())
+        return init_settings, env_settings, YamlSource(settings_cls)
 
 
 def resolve_pipeline_path(name_or_path: str) -> Path:
@@ -196,22 +182,4 @@ def load_pipeline(name_or_path: str, **overrides: Any) -> PipelineSettings:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    flags: dict[str, Any] = {}
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        node = flags
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    token = _YAML_DOCUMENT.set(data)
-    try:
-        return PipelineSettings(**flags)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: invalid pipeline config: {problems}") from None
-    finally:
-        _YAML_DOCUMENT.reset(token)
+    return build_settings(PipelineSettings, data, overrides, f"{path}: invalid pipeline config:")

@@ -9,14 +9,14 @@ from the pipeline's own settings (``engine.config.pipeline``), so both processes
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from engine.config.yaml_source import YamlSource, build_settings
 from engine.errors import ConfigError
 from engine.paths import PIPELINES_DIR, default_cache_dir
 
@@ -214,20 +214,7 @@ class LearnSettings(BaseSettings):
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
                                    file_secret_settings) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _YamlSource(settings_cls)
-
-
-_DOCUMENT: ContextVar[dict[str, Any]] = ContextVar("_LEARN_DOCUMENT", default={})
-
-
-class _YamlSource(PydanticBaseSettingsSource):
-    """The learn YAML as the lowest-priority source."""
-
-    def get_field_value(self, field, field_name):  # noqa: D102 — required by the base class
-        return _DOCUMENT.get().get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(_DOCUMENT.get())
+        return init_settings, env_settings, YamlSource(settings_cls)
 
 
 def learn_config_path(pipeline: str) -> Path | None:
@@ -257,20 +244,4 @@ def load_learn_settings(pipeline: str, path: str | Path | None = None, **overrid
             raise ConfigError(f"{file}: cannot read learn settings: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{file}: top level must be a mapping")
-    flags: dict[str, Any] = {}
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        node = flags
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    token = _DOCUMENT.set(data)
-    try:
-        return LearnSettings(**flags)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"{file or 'learn settings'}: invalid: {problems}") from None
-    finally:
-        _DOCUMENT.reset(token)
+    return build_settings(LearnSettings, data, overrides, f"{file or 'learn settings'}: invalid:")
