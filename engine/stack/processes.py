@@ -97,6 +97,11 @@ class ManagedProcess:
             except OSError as exc:
                 raise StackError(f"{self.name}: cannot execute {argv[0]}: {exc.strerror}") from exc
         self.pid_file.write_text(f"{process.pid}\n")
+        # Between fork and exec the child still shows our own command line: wait for the exec so
+        # that pid() (which checks the marker) does not report a just-started server as gone.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and process.poll() is None and self.marker not in read_cmdline(process.pid):
+            time.sleep(0.01)
         return process.pid
 
     def exited_early(self) -> bool:
