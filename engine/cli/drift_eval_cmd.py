@@ -70,7 +70,7 @@ def drift_eval(
     from engine.logging_setup import configure_logging
 
     configure_logging("WARNING")
-    logging.getLogger("streaminfer.learn.alerts").setLevel(logging.ERROR)  # thousands of alerts by design
+    logging.getLogger("streaminfer.alerts").setLevel(logging.ERROR)  # thousands of alerts by design
     settings = load_pipeline(pipeline)
     if detector:
         specs = [parse_detector(text) for text in detector]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from engine.learn.alerts import AlertBuilder, AlertManager, AlertPublisher
-from engine.learn.dedup import AlertGate
+from engine.alerts.manager import AlertBuilder, AlertManager, AlertPublisher
+from engine.alerts.gate import AlertGate
 from engine.learn.monitor import DriftMonitor
 from engine.learn.settings import DetectorSpec
 

@@ -14,7 +14,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from engine.drift_eval.detect import SignalDetectors, make_alert_manager
 from engine.drift_eval.signals import SignalTrace
 from engine.errors import StreaminferError
-from engine.learn.alerts import AlertPublisher
+from engine.alerts.manager import AlertPublisher
 from engine.learn.settings import DetectorSpec
 
 Say = Callable[[str], None]

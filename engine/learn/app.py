@@ -30,10 +30,10 @@ from engine.batching.batch_builder import load_feature_extractor
 from engine.codec.decode import EventDecoder
 from engine.config.pipeline import PipelineSettings
 from engine.errors import ConfigError
-from engine.learn.alerts import AlertBuilder, AlertManager, AlertPublisher
+from engine.alerts.manager import AlertBuilder, AlertManager, AlertPublisher
 from engine.learn.checkpoint import Checkpointer
 from engine.learn.core import LearnCore, RawRecord
-from engine.learn.dedup import AlertGate
+from engine.alerts.gate import AlertGate
 from engine.learn.faust_store import FaustTableStore
 from engine.learn.join import ScoreLabelJoin
 from engine.learn.kafka_io import GroupLagProbe, ShadowPublisher, TopicReader

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from engine.codec.decode import EventDecoder
-from engine.learn.alerts import AlertManager
+from engine.alerts.manager import AlertManager
 from engine.learn.join import JoinedExample, ScoreLabelJoin
 from engine.learn.metrics import RollingBinaryMetrics
 from engine.learn.monitor import DriftFinding

@@ -173,9 +173,9 @@ def memory_core(now_ms: int = 1_800_000_000_000, **sections: Any):
     from prometheus_client import CollectorRegistry
 
     from engine.codec.decode import EventDecoder
-    from engine.learn.alerts import AlertBuilder, AlertManager
+    from engine.alerts.manager import AlertBuilder, AlertManager
     from engine.learn.core import LearnCore
-    from engine.learn.dedup import AlertGate
+    from engine.alerts.gate import AlertGate
     from engine.learn.join import DictJoinStore, ScoreLabelJoin
     from engine.learn.settings import LearnSettings
     from engine.learn.telemetry import LearnMetrics

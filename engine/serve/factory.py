@@ -9,8 +9,8 @@ from engine.codec.decode import EventDecoder
 from engine.config.pipeline import PipelineSettings
 from engine.inference.triton_client import TritonInferenceClient
 from engine.metrics.serve_metrics import ServeMetrics
-from engine.learn.alerts import AlertBuilder, AlertManager, AlertPublisher
-from engine.learn.dedup import AlertGate
+from engine.alerts.manager import AlertBuilder, AlertManager, AlertPublisher
+from engine.alerts.gate import AlertGate
 from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.worker import ServeWorker
 from engine.topics.registry import SchemaRegistry

@@ -1,7 +1,7 @@
 """Alerts the hot path raises about itself: ``inference_down``, ``error_rate`` and ``slo_breach``.
 
 They go through the same schema, dedup and cooldown as the learning side's alerts
-(:mod:`engine.learn.alerts`), so on-call reads one ``alerts`` topic with one contract.
+(:mod:`engine.alerts.manager`), so on-call reads one ``alerts`` topic with one contract.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from engine.config.pipeline import AlertSettings
-from engine.learn.alerts import AlertManager
+from engine.alerts.manager import AlertManager
 
 log = logging.getLogger("streaminfer.serve.alerts")
 

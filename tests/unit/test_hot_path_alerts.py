@@ -3,8 +3,8 @@
 import numpy as np
 
 from engine.config.pipeline import AlertSettings
-from engine.learn.alerts import AlertBuilder, AlertManager, alert_validator
-from engine.learn.dedup import AlertGate
+from engine.alerts.manager import AlertBuilder, AlertManager, alert_validator
+from engine.alerts.gate import AlertGate
 from engine.serve.health_alerts import HotPathAlerts
 
 VALIDATE = alert_validator()

@@ -8,8 +8,8 @@ import fastjsonschema
 import orjson
 import pytest
 
-from engine.learn.alerts import ALERT_KINDS, AlertBuilder, AlertManager, AlertPublisher, alert_validator
-from engine.learn.dedup import AlertGate
+from engine.alerts.manager import ALERT_KINDS, AlertBuilder, AlertManager, AlertPublisher, alert_validator
+from engine.alerts.gate import AlertGate
 from engine.paths import TOPICS_DIR
 
 MINUTE = 60_000
@@ -178,3 +178,16 @@ def test_tail_filters_by_kind_and_minimum_severity_and_prints_one_line():
     assert not wanted({**record, "severity": "info"}, None, "warning")
     line = format_alert(record)
     assert line.startswith("2025-11-22T") and "CRITICAL" in line and "×3" in line and "error rate 1% → 4%" in line
+
+
+def test_gate_pickled_under_its_old_module_path_still_restores():
+    # Learner checkpoints written before the gate moved to engine.alerts name engine.learn.dedup.
+    import pickle
+
+    gate = AlertGate(cooldown_ms=1000)
+    gate.offer("fraud/concept_drift/champion", 5)
+    blob = pickle.dumps(gate)
+    assert b"engine.alerts.gate" in blob
+    old = blob.replace(b"engine.alerts.gate", b"engine.learn.dedup")  # same length: framing stays valid
+    restored = pickle.loads(old)
+    assert restored.offer("fraud/concept_drift/champion", 10).publish is False  # incident state came back

@@ -24,10 +24,10 @@ import fastjsonschema
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from engine.learn.dedup import AlertGate
+from engine.alerts.gate import AlertGate
 from engine.topics.specs import TopicCatalog
 
-log = logging.getLogger("streaminfer.learn.alerts")
+log = logging.getLogger("streaminfer.alerts")
 
 #: Kinds of the ``alerts`` schema (topics/schemas/alerts.v1.json); a unit test keeps them in sync.
 ALERT_KINDS = ("feature_drift", "prediction_drift", "concept_drift", "challenger_wins", "slo_breach",
