@@ -59,8 +59,12 @@ def drift_eval(
     seeds: int = typer.Option(None, "--seeds", min=1, max=1000, help="Override the number of seeds."),
     workers: int = typer.Option(2, "--workers", min=1, max=16, help="Processes generating signals."),
     keep_topics: bool = typer.Option(False, "--keep-topics", help="Keep the private signal/alerts topics."),
+    signal_cache: Path = typer.Option(None, "--signal-cache", file_okay=False,
+                                      help="Reuse/store generated signals here (e.g. ~/.cache/streaminfer/drift-eval): "
+                                           "comparing detectors then costs seconds, not the stream generation."),
 ) -> None:
     """Synthetic streams with known drifts → Kafka → the learner's detectors → alerts → detection figures."""
+    from engine.drift_eval.cache import SignalCache
     from engine.drift_eval.protocol import EvalConfig, run_protocol
     from engine.drift_eval.report import plot, table
     from engine.learn.settings import DetectorSpec, load_learn_settings
@@ -81,7 +85,7 @@ def drift_eval(
     if seeds:
         config = dataclasses.replace(config, seeds=seeds)
     outcome = run_protocol(config, settings.kafka.bootstrap_servers, say=lambda line: typer.echo(line, err=True),
-                           keep_topics=keep_topics)
+                           keep_topics=keep_topics, cache=SignalCache(signal_cache) if signal_cache else None)
     summary = outcome.summary
     png = png_path or (json_path.with_suffix(".png") if json_path else Path("drift-report.png"))
     summary["png"] = str(plot(png, outcome.traces, outcome.scores, outcome.river))

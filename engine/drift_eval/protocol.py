@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engine.drift_eval.cache import SignalCache
 from engine.drift_eval.detect import alert_positions, detector_name, river_positions
 from engine.drift_eval.kafka_run import EvalTopics, detect_from_kafka, produce_signals, read_alerts
 from engine.drift_eval.scoring import StreamScore, score_stream, summarize
@@ -78,13 +79,17 @@ class EvalOutcome:
     river: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
 
-def run_protocol(config: EvalConfig, bootstrap: str, say: Say = print, keep_topics: bool = False) -> EvalOutcome:
-    """Run the protocol end to end against the Kafka at ``bootstrap``."""
+def run_protocol(config: EvalConfig, bootstrap: str, say: Say = print, keep_topics: bool = False,
+                 cache: SignalCache | None = None) -> EvalOutcome:
+    """Run the protocol end to end against the Kafka at ``bootstrap`` (signals from ``cache`` where present)."""
     started = time.monotonic()
     specs = config.specs()
     say(f"signals: {len(specs)} streams, {sum(s.n_events for s in specs):,} events, {config.workers} workers")
     traces = make_signals(specs, config.workers, progress=lambda t: say(
-        f"  {t.name}: {len(t.errors):,} events, error rate {t.errors.mean():.3f}, drifts at {[d.centre for d in t.drifts]}"))
+        f"  {t.name}: {len(t.errors):,} events, error rate {t.errors.mean():.3f}, drifts at {[d.centre for d in t.drifts]}"),
+        cache=cache)
+    if cache is not None:
+        say(f"signal cache {cache.directory}: {cache.hits} loaded, {cache.misses} generated")
     signal_s = time.monotonic() - started
 
     topics = EvalTopics(bootstrap)
@@ -112,6 +117,8 @@ def run_protocol(config: EvalConfig, bootstrap: str, say: Say = print, keep_topi
               for spec in config.detectors for trace in traces]
     summary = _summary(config, traces, scores, kafka, river, len(alerts), published, produced,
                        signal_s, time.monotonic() - started)
+    summary["signal_cache"] = None if cache is None else {
+        "directory": str(cache.directory), "loaded": cache.hits, "generated": cache.misses}
     return EvalOutcome(summary, traces, scores, river)
 
 

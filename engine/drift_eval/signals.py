@@ -13,11 +13,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from river import base, linear_model, preprocessing, tree
 
 from engine.drift_eval.streams import StreamSpec, build_stream
+
+if TYPE_CHECKING:
+    from engine.drift_eval.cache import SignalCache
 
 
 @dataclass(frozen=True)
@@ -70,19 +74,33 @@ def make_signal(spec: StreamSpec) -> SignalTrace:
 
 
 def make_signals(specs: Sequence[StreamSpec], workers: int = 2,
-                 progress: Callable[[SignalTrace], None] | None = None) -> list[SignalTrace]:
-    """Signals of every spec, in ``specs`` order, ``workers`` processes at a time."""
-    if workers <= 1:
-        traces = []
-        for spec in specs:
-            traces.append(make_signal(spec))
+                 progress: Callable[[SignalTrace], None] | None = None,
+                 cache: SignalCache | None = None) -> list[SignalTrace]:
+    """Signals of every spec, in ``specs`` order, ``workers`` processes at a time.
+
+    With a ``cache``, cached signals are loaded and only the missing ones generated (then stored).
+    """
+    traces: dict[int, SignalTrace] = {}
+    for i, spec in enumerate(specs):
+        cached = cache.load(spec) if cache is not None else None
+        if cached is not None:
+            traces[i] = cached
             if progress:
-                progress(traces[-1])
-        return traces
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        traces = []
-        for trace in pool.map(make_signal, specs, chunksize=1):
-            traces.append(trace)
-            if progress:
-                progress(trace)
-        return traces
+                progress(cached)
+    todo = [i for i in range(len(specs)) if i not in traces]
+
+    def done(i: int, trace: SignalTrace) -> None:
+        traces[i] = trace
+        if cache is not None:
+            cache.store(trace)
+        if progress:
+            progress(trace)
+
+    if workers <= 1 or len(todo) <= 1:
+        for i in todo:
+            done(i, make_signal(specs[i]))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for i, trace in zip(todo, pool.map(make_signal, [specs[i] for i in todo], chunksize=1)):
+                done(i, trace)
+    return [traces[i] for i in range(len(specs))]
