@@ -64,12 +64,16 @@ class Checkpointer:
         return {"detectors": core.detectors, "shadow": (core.shadow, core.champion),
                 "alerts": core.alerts.gate, "positions": core.positions}
 
-    def save(self) -> int:
-        """Seal and enqueue every component; returns the bytes written (0 if any component failed)."""
+    def seal(self) -> dict[str, bytes]:
+        """Every component sealed now: the snapshot a later :meth:`save` writes."""
+        return {name: seal({"fingerprint": self._fingerprints[name], "state": obj}, self._key, name)
+                for name, obj in self._objects().items()}
+
+    def save(self, blobs: dict[str, bytes] | None = None) -> int:
+        """Enqueue sealed components (sealed now if not given); returns the bytes written (0 if any failed)."""
         total = 0
         ok = True
-        for name, obj in self._objects().items():
-            blob = seal({"fingerprint": self._fingerprints[name], "state": obj}, self._key, name)
+        for name, blob in (self.seal() if blobs is None else blobs).items():
             ok = self.store.save(name, blob) and ok
             total += len(blob)
         self.metrics.checkpoint("saved" if ok else "failed")
