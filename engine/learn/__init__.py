@@ -14,5 +14,6 @@ A faust-streaming app with its own consumer group reads what the hot path writes
                  the hot path for ``slo_breach`` / ``error_rate`` / ``inference_down``);
 - ``state``      detectors and learners checkpointed as HMAC-sealed blobs on ``<app_id>-state``
                  (compacted), restored after a crash; tampered blobs are refused with an alert;
-- ``kafka_io``   librdkafka readers for the two firehoses (transactions, scores), faust for the labels.
+- ``kafka_io``   librdkafka readers for transactions, scores and labels (positions saved with the state);
+                 faust keeps the join table and restores it from its changelog.
 """

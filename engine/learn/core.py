@@ -183,6 +183,13 @@ class LearnCore:
         self.metrics.malformed("labels", malformed)
         self._on_joined(joined)
 
+    def on_skipped(self, topic: str, stream: str, count: int, through: dict[int, int]) -> None:
+        """Records a reader dropped by key before decoding (in no sample): counted as consumed of ``stream``,
+        and covered by the positions up to ``through`` (partition → next offset)."""
+        if count:
+            self.metrics.records(stream, count)
+        self.positions.advance_to(topic, through)
+
     def _on_joined(self, examples: list[JoinedExample]) -> None:
         if not examples:
             return

@@ -1,19 +1,20 @@
-"""The learner's confluent-kafka side: the two firehoses, shadow records and lag probes.
+"""The learner's confluent-kafka side: its three input topics, shadow records and lag.
 
-faust pays roughly 250 µs per consumed record on the 2-core box (≈ 4k records/s for a whole app).
-``fraud.transactions`` and ``fraud.scores`` both carry one record per event at the hot path's full
-rate, so they are read with librdkafka batch consumes instead (~1 µs per record; transactions are
-sampled by key before anything is decoded). Their positions are part of the learner's checkpointed
-state — restored together with the detectors that consumed them — so they need no consumer group.
+faust pays roughly 300 µs per consumed record on the 2-core box (a bare faust agent reads ≈ 3k records/s).
+``fraud.transactions``, ``fraud.scores`` and ``fraud.labels`` each carry one record per event at the hot
+path's full rate, so they are read with librdkafka batch consumes instead (a few µs per record; keys are
+sampled before anything is decoded). Their positions are part of the learner's checkpointed state —
+restored together with the detectors, learners and gate that consumed them — so they need no consumer
+group and commit nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from engine.learn.core import RawRecord
 
@@ -23,45 +24,69 @@ log = logging.getLogger("streaminfer.learn.kafka")
 class TopicReader:
     """Reads every partition of a firehose topic from the learner's own positions (read_committed).
 
+    Partitions without a restored position start at ``start_from``, resolved to a concrete offset at once
+    (see :attr:`positions`): saved with the next checkpoint, it makes a restart resume there instead of
+    resolving ``latest`` again and skipping what arrived while the learner was down.
+
     Args:
         bootstrap: Kafka bootstrap servers.
         topic: Topic to read.
         start_positions: partition → next offset (from restored state); others start at ``start_from``.
         start_from: ``earliest`` or ``latest`` for partitions without a position.
         batch: Max records per poll.
+        keep: Key predicate (a sampler); records it rejects are dropped before anything else is read from
+            them, and only counted (:attr:`consumed`) and covered by :attr:`positions`.
         config: Extra librdkafka properties.
     """
 
     def __init__(self, bootstrap: str, topic: str, start_positions: dict[int, int], start_from: str,
-                 batch: int, config: dict[str, Any] | None = None) -> None:
+                 batch: int, keep: Callable[[bytes | None], bool] | None = None,
+                 config: dict[str, Any] | None = None) -> None:
         self.topic = topic
         self.batch = batch
+        self._keep = keep
+        self.consumed = 0  # records read by the last poll, kept or not
         self._consumer = Consumer({
             "bootstrap.servers": bootstrap, "group.id": f"streaminfer-learn-reader-{topic}",
             "enable.auto.commit": False, "enable.auto.offset.store": False,
             "isolation.level": "read_committed", "enable.partition.eof": False,
+            # A restored position that retention already deleted: read what is left rather than skip to the end.
+            "auto.offset.reset": "earliest",
             # Small per-partition fetches interleave partitions during a catch-up (see poll()).
             "fetch.wait.max.ms": 100, "max.partition.fetch.bytes": 64 * 1024, **(config or {})})
         metadata = self._consumer.list_topics(topic, timeout=30).topics[topic]
-        default = OFFSET_BEGINNING if start_from == "earliest" else OFFSET_END
         self.partitions = sorted(metadata.partitions)
-        self._consumer.assign([TopicPartition(topic, p, start_positions.get(p, default)) for p in self.partitions])
+        #: partition → next offset to read, for every partition (what the state reflects once handled).
         self.positions: dict[int, int] = dict(start_positions)
+        for p in self.partitions:
+            if p not in self.positions:
+                low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30, cached=False)
+                self.positions[p] = low if start_from == "earliest" else high
+        self._consumer.assign([TopicPartition(topic, p, self.positions[p]) for p in self.partitions])
 
     def poll(self, timeout: float) -> list[RawRecord]:
-        """Up to ``batch`` records (blocking up to ``timeout``); runs in an executor thread."""
-        messages = []
+        """Up to ``batch`` records (blocking up to ``timeout``), those ``keep`` accepts; runs in an executor thread.
+
+        Afterwards :attr:`consumed` counts every record read and :attr:`positions` points past it.
+        """
+        keep, positions = self._keep, self.positions
+        kept = []
+        consumed = 0
         for message in self._consumer.consume(self.batch, timeout):
             if message.error():
                 if message.error().code() != KafkaError._PARTITION_EOF:
                     log.warning("%s reader: %s", self.topic, message.error())
                 continue
-            messages.append(message)
-            self.positions[message.partition()] = message.offset() + 1
+            consumed += 1
+            positions[message.partition()] = message.offset() + 1
+            # Most records of a sampled topic stop here: one CRC32 of the key, no record object, no decoding.
+            if keep is None or keep(message.key()):
+                kept.append(message)
+        self.consumed = consumed
         # Partitions arrive in chunks; ordering the batch by record timestamp hands the detectors a stream
         # close to time order (stable sort: each partition keeps its own order).
-        messages.sort(key=lambda m: m.timestamp()[1])
-        return [RawRecord(m.partition(), m.offset(), m.key(), m.value()) for m in messages]
+        kept.sort(key=lambda m: m.timestamp()[1])
+        return [RawRecord(m.partition(), m.offset(), m.key(), m.value()) for m in kept]
 
     def lag(self) -> dict[int, int]:
         """partition → high watermark minus next position."""
@@ -73,32 +98,6 @@ class TopicReader:
 
     def close(self) -> None:
         """Leave (nothing to commit: positions live in the checkpoint)."""
-        self._consumer.close()
-
-
-class GroupLagProbe:
-    """Lag of a consumer group (faust's) per partition, without joining it."""
-
-    def __init__(self, bootstrap: str, group_id: str, topics: Iterable[str], config: dict[str, Any] | None = None):
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group_id,
-                                   "enable.auto.commit": False, **(config or {})})
-        self._topics = list(topics)
-
-    def lag(self) -> dict[tuple[str, int], int]:
-        """(topic, partition) → high watermark minus committed offset (the whole partition if none)."""
-        tps = []
-        for topic in self._topics:
-            metadata = self._consumer.list_topics(topic, timeout=5).topics[topic]
-            tps += [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
-        out = {}
-        for tp in self._consumer.committed(tps, timeout=5):
-            low, high = self._consumer.get_watermark_offsets(tp, timeout=5, cached=False)
-            committed = tp.offset if tp.offset >= 0 else low
-            out[(tp.topic, tp.partition)] = max(0, high - committed)
-        return out
-
-    def close(self) -> None:
-        """Release the client."""
         self._consumer.close()
 
 

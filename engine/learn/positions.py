@@ -27,6 +27,18 @@ class Positions:
             if record.offset >= table.get(record.partition, 0):
                 table[record.partition] = record.offset + 1
 
+    def advance_to(self, topic: str, through: dict[int, int]) -> None:
+        """Mark everything below ``through`` (partition → next offset) as reflected.
+
+        For a reader's own positions: its start offsets (so a checkpoint remembers where a partition began
+        before any record came) and the records it dropped by key, which no ``on_*`` method ever sees.
+        """
+        table = self._next.setdefault(topic, {})
+        for partition, offset in through.items():
+            # An explicit 0 matters: "starts at 0" survives a restart, "never seen" resolves ``latest`` again.
+            if partition not in table or offset > table[partition]:
+                table[partition] = offset
+
     def of(self, topic: str) -> dict[int, int]:
         """partition → next offset, for one topic."""
         return dict(self._next.get(topic, {}))

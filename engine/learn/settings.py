@@ -154,9 +154,9 @@ class StateSettings(_Section):
 
 
 class StreamSettings(_Section):
-    """How the faust app consumes."""
+    """How the learner consumes (its readers) and how its faust app runs."""
 
-    batch_max: int = Field(1000, ge=1, le=100_000, description="Records per take_events() batch.")
+    batch_max: int = Field(1000, ge=1, le=100_000, description="A reader polls up to 5x this many records at once.")
     batch_within_s: float = Field(0.25, gt=0, le=30)
     start_from: Literal["earliest", "latest"] = Field("latest", description="Where a brand-new group starts.")
     session_timeout_s: float = Field(10.0, ge=1.0, le=300.0)

@@ -120,7 +120,7 @@ def test_learner_joins_both_orders_publishes_shadow_and_pages_once_per_detector(
                                                                      stream="transactions") or 0) >= total)
         learner.wait_for("the model samples gauge", lambda: (learner.value(
             "streaminfer_learn_model_samples", model="river_logreg") or 0) >= 600, timeout=20)
-        # read_committed (the scores reader and faust's labels consumer): the aborted 50 were never seen.
+        # read_committed (the scores and labels readers): the aborted 50 were never seen.
         assert learner.value("streaminfer_learn_records_total", stream="scores") == 600
         assert learner.value("streaminfer_learn_records_total", stream="labels") == 600
     finally:
