@@ -58,12 +58,19 @@ class MetricsSnapshot:
     assigned_partitions: float = 0.0
 
 
-def scrape(url: str, timeout_s: float = 2.0) -> MetricsSnapshot | None:
-    """Scrape ``url`` (``http://host:port/metrics``); None when the worker does not answer."""
+def fetch(url: str, timeout_s: float = 2.0) -> str | None:
+    """The exposition text at ``url``; None when nobody answers."""
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            text = response.read().decode()
+            return response.read().decode()
     except OSError:
+        return None
+
+
+def scrape(url: str, timeout_s: float = 2.0) -> MetricsSnapshot | None:
+    """Scrape ``url`` (``http://host:port/metrics``); None when the worker does not answer."""
+    text = fetch(url, timeout_s)
+    if text is None:
         return None
     snap = MetricsSnapshot(at=time.monotonic())
     histograms = {"streaminfer_batch_rows": snap.batch_rows,
