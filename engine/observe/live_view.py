@@ -1,4 +1,8 @@
-"""A live terminal view (rich) of a running serve worker: throughput, batches, latency, DLQ, samples."""
+"""A live terminal view (rich) of a running serve worker: throughput, batches, latency, DLQ, samples.
+
+With a learner beside it, the view adds what the learner reports: its progress and the standings of the
+champion and the challengers (:mod:`engine.observe.shadow_panel`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 
+from engine.observe.learn_scrape import LearnerSnapshot
 from engine.observe.scrape import MetricsSnapshot
+from engine.observe.shadow_board import ShadowBoard
+from engine.observe.shadow_panel import render_shadow
 
 BREAKER = {0: "[green]closed[/]", 1: "[red]OPEN[/]", 2: "[yellow]half-open[/]"}
 
@@ -28,6 +35,8 @@ class LiveState:
     produced: int = 0
     malformed: int = 0
     notes: list[str] = field(default_factory=list)
+    shadow: ShadowBoard | None = None        # champion vs challengers, when a learner runs
+    learner: LearnerSnapshot | None = None   # the learner's latest metrics
 
     def add(self, snap: MetricsSnapshot | None) -> None:
         """Keep a snapshot (None = worker not answering yet)."""
@@ -80,6 +89,18 @@ def render(state: LiveState, title: str = "streaminfer serve — fraud") -> Pane
                         f"{record['model']['name']} v{record['model']['version']}",
                         f"p{record['source']['partition']}@{record['source']['offset']}", f"{record['latency_ms']:.1f} ms")
     parts = [stats, "", samples]
+    if state.learner is not None or state.shadow is not None:
+        parts.append("")
+    if state.learner is not None:
+        parts.append(_learner_line(state.learner))
+    if state.shadow is not None:
+        parts.append(render_shadow(state.shadow))
     if state.notes:
         parts += ["", *state.notes[-3:]]
     return Panel(Group(*parts), title=title, border_style="cyan")
+
+
+def _learner_line(snap: LearnerSnapshot) -> str:
+    labels = snap.records.get("labels", 0.0)
+    return (f"[bold]learner[/]  {labels:,.0f} labels read, {snap.joined:,.0f} joined to their scores, "
+            f"lag {snap.total_lag:,.0f}")
