@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
 @clear_errors
 def demo(
-    seconds: float = typer.Option(30.0, "--seconds", min=1.0, max=3600.0, help="How long the generator runs."),
+    seconds: float = typer.Option(60.0, "--seconds", min=1.0, max=3600.0, help="How long the generator runs."),
     rate: float = typer.Option(1000.0, "--rate", min=1.0, help="Events per second offered."),
     malformed: int = typer.Option(20, "--malformed", min=0, help="Malformed records mixed in."),
     metrics_port: int = typer.Option(9464, "--metrics-port", min=1, max=65535),

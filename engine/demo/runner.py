@@ -1,7 +1,8 @@
 """``streaminfer demo``: the fraud pipeline live on the local real stack, start to finish.
 
-stack up → topics apply → model build/load → serve worker → generator at a steady rate with a few
-malformed events → live view → summary → worker drained → stack down (if the demo started it).
+stack up → topics apply → model build/load → serve worker and learner → generator at a steady rate with
+a few malformed events, its drift knob turned halfway → live view (hot path, alerts, champion vs
+challengers) → summary → worker and learner drained → stack down (if the demo started it).
 """
 
 from __future__ import annotations
@@ -12,19 +13,23 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
+from collections import Counter
 from dataclasses import dataclass
 
 import orjson
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
+from confluent_kafka import Message
 from rich.console import Console
 from rich.live import Live
 
 from engine.config.pipeline import load_pipeline
+from engine.demo.learner import DemoLearner
 from engine.generate.fraud_stream import FraudStreamProducer, GenerateOptions, GenerateReport
 from engine.inference.model_control import ModelControl
 from engine.observe.live_view import LiveState, render
 from engine.observe.scrape import MetricsSnapshot, scrape
+from engine.observe.shadow_board import ShadowBoard, comparison_from_shadow
+from engine.observe.shadow_panel import summary_table, win_lines
+from engine.observe.tail import TopicTail
 from engine.stack.manager import LocalStack
 from engine.stack.settings import load_stack_settings
 
@@ -33,7 +38,7 @@ from engine.stack.settings import load_stack_settings
 class DemoOptions:
     """How long and how hard the demo drives the pipeline."""
 
-    seconds: float = 30.0
+    seconds: float = 60.0  # half of it after the drift: time for a challenger to learn the new stream
     rate: float = 1000.0  # the learner (faust) shares the two cores: leave it room
     malformed: int = 20
     seed: int = 7
@@ -53,6 +58,8 @@ class FraudDemo:
         self.pipeline = load_pipeline("fraud", **{"metrics.port": options.metrics_port})
         self.state = LiveState()
         self.alerts: list[dict] = []
+        self._learner_labels_read = 0.0     # labels the learner had read at the last progress check
+        self._learner_progress_at = time.monotonic()
 
     def run(self) -> int:
         """Run the demo end to end; returns an exit code."""
@@ -66,8 +73,10 @@ class FraudDemo:
             self._apply_topics()
             say("[bold]3/5[/] model: build (cached) and load into Triton")
             self._build_model()
-            say(f"[bold]4/5[/] serve + generator: {self.options.rate:.0f} events/s for {self.options.seconds:.0f}s, "
-                f"{self.options.malformed} malformed (setup took {time.monotonic() - started:.0f}s)")
+            o = self.options
+            learn = f" + learner, drift knob to {o.drift_to} halfway" if o.learn else ""
+            say(f"[bold]4/5[/] serve{learn} + generator: {o.rate:.0f} events/s for {o.seconds:.0f}s, "
+                f"{o.malformed} malformed (setup took {time.monotonic() - started:.0f}s)")
             report, final = self._run_live()
             say("[bold]5/5[/] summary")
             self._summary(report, final)
@@ -101,83 +110,120 @@ class FraudDemo:
 
     def _run_live(self) -> tuple[GenerateReport, MetricsSnapshot | None]:
         o = self.options
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", "fraud",
-             "--metrics-port", str(o.metrics_port), "--log-level", "WARNING"],
-            env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=open(self.stack.settings.home / "demo-serve.log", "ab"),
-        )
-        learner = self._start_learner() if o.learn else None
-        stop_sampler = threading.Event()
-        sampler = threading.Thread(target=self._sample_scores, args=(stop_sampler,), daemon=True)
-        sampler.start()
-        threading.Thread(target=self._watch_alerts, args=(stop_sampler,), daemon=True).start()
+        bootstrap, topics = self.pipeline.kafka.bootstrap_servers, self.pipeline.topics
+        home = self.stack.settings.home
+        with open(home / "demo-serve.log", "ab") as stderr:  # the child keeps its own descriptor
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", "fraud",
+                 "--metrics-port", str(o.metrics_port), "--log-level", "WARNING"],
+                env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=stderr)
+        learner = DemoLearner(bootstrap, home / "demo-learn.log") if o.learn else None
+        tails = [TopicTail(bootstrap, topics.output, self._on_score, "demo-view"),
+                 TopicTail(bootstrap, topics.alerts, self._on_alert, "demo-alerts")]
+        if learner is not None:
+            from engine.learn.settings import load_learn_settings
+
+            self.state.shadow = ShadowBoard(learner.settings.metric, learner.settings.margin)
+            tails.append(TopicTail(bootstrap, load_learn_settings("fraud").topics.shadow, self._on_shadow,
+                                   "demo-shadow"))
         report = GenerateReport()
         generator = threading.Thread(target=self._generate, args=(report,), daemon=True)
         url = f"http://127.0.0.1:{o.metrics_port}/metrics"
         try:
+            if learner is not None:
+                learner.start()
+            for tail in tails:
+                tail.start()
             self._wait_for_assignment(worker, url)
+            # The learner starts from the end of the topics: wait, or the first seconds go unlearned.
+            if learner is not None and not learner.wait_until_reading((topics.output, topics.input)):
+                self.state.notes.append(f"[red]the learner is not reading yet: see {learner.log_path}[/]")
             generator.start()
-            deadline = time.monotonic() + o.seconds + 60  # generator time plus room to finish scoring
-            interactive = self.console.is_terminal
-            with Live(render(self.state), console=self.console, refresh_per_second=4,
-                      transient=False) if interactive else _NoLive() as live:
-                last_line = 0.0
-                while time.monotonic() < deadline:
-                    self.state.produced, self.state.malformed = report.events, report.malformed
-                    self.state.add(scrape(url))
-                    live.update(render(self.state))
-                    if not interactive and time.monotonic() - last_line >= 5:
-                        last_line = time.monotonic()
-                        self.console.print(render(self.state))
-                    if not generator.is_alive() and self._caught_up():
-                        break
-                    if worker.poll() is not None:
-                        self.state.notes.append(f"[red]worker exited with {worker.returncode}[/]")
-                        break
-                    time.sleep(0.5)
+            self._watch(worker, learner, generator, report, url)
             final = scrape(url)
         finally:
-            for process in (worker, learner):
-                if process is not None and process.poll() is None:
-                    process.send_signal(signal.SIGTERM)
-            for process in (worker, learner):
-                if process is not None:
-                    try:
-                        process.wait(timeout=60)
-                    except subprocess.TimeoutExpired:
-                        process.kill()
-            stop_sampler.set()
-            generator.join(timeout=5)
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+            if learner is not None:
+                learner.terminate()  # both drain at once
+            _wait_or_kill(worker)
+            if learner is not None:
+                learner.wait()
+            time.sleep(1.0)  # the learner's last shadow records and alerts are still on their way
+            for tail in tails:
+                tail.stop()
+            if generator.is_alive():
+                generator.join(timeout=5)
+            if learner is not None:
+                learner.remove_topics()
         return report, final
 
-    def _start_learner(self) -> subprocess.Popen:
-        """The learning side branch, watching the same stream (its log goes to .stack/demo-learn.log)."""
-        return subprocess.Popen(
-            [sys.executable, "-m", "engine.cli.main", "learn", "--pipeline", "fraud", "--start-from", "latest",
-             "--metrics-port", "0", "--log-level", "WARNING"],
-            env=dict(os.environ), stdout=subprocess.DEVNULL,
-            stderr=open(self.stack.settings.home / "demo-learn.log", "ab"),
-        )
+    def _watch(self, worker: subprocess.Popen, learner: DemoLearner | None, generator: threading.Thread,
+               report: GenerateReport, url: str) -> None:
+        """Refresh the live view until everything produced is scored (and learned), or a deadline."""
+        o = self.options
+        # Generator time, then room to finish scoring and for the learner to catch up with the labels.
+        deadline = time.monotonic() + o.seconds + 90
+        interactive = self.console.is_terminal
+        with Live(render(self.state), console=self.console, refresh_per_second=4,
+                  transient=False) if interactive else _NoLive() as live:
+            last_line = 0.0
+            while time.monotonic() < deadline:
+                self.state.produced, self.state.malformed = report.events, report.malformed
+                self.state.add(scrape(url))
+                if learner is not None:
+                    self.state.learner = learner.snapshot() or self.state.learner
+                self._mark_drift(report)
+                live.update(render(self.state))
+                if not interactive and time.monotonic() - last_line >= 5:
+                    last_line = time.monotonic()
+                    self.console.print(render(self.state))
+                if not generator.is_alive() and self._caught_up() and self._learner_caught_up(learner, report):
+                    break
+                if worker.poll() is not None:
+                    self.state.notes.append(f"[red]worker exited with {worker.returncode}[/]")
+                    break
+                time.sleep(0.5)
 
-    def _watch_alerts(self, stop: threading.Event) -> None:
+    def _mark_drift(self, report: GenerateReport) -> None:
+        """Note when the generator passes the point where it turns the drift knob."""
+        board, o = self.state.shadow, self.options
+        if board is None or board.drift_at is not None or report.events < int(o.rate * o.seconds) * 0.5:
+            return
+        board.drift_at = time.monotonic()
+        self.state.notes.append(f"[magenta]drift knob turned to {o.drift_to} after {report.events:,} events[/]")
+
+    def _learner_caught_up(self, learner: DemoLearner | None, report: GenerateReport) -> bool:
+        """The learner read every label the generator sent, or made no progress for 5 s (or is gone).
+
+        Lag cannot tell: the hot path writes in transactions, and each partition's last commit marker
+        stays behind a read_committed reader as one offset of "lag" for good.
+        """
+        snap = self.state.learner
+        if learner is None or not learner.alive() or snap is None:
+            return True
+        read = snap.records.get("labels", 0.0)
+        if read >= report.labels:
+            return True
+        if read != self._learner_labels_read:
+            self._learner_labels_read, self._learner_progress_at = read, time.monotonic()
+        return time.monotonic() - self._learner_progress_at >= 5.0
+
+    def _on_alert(self, message: Message) -> None:
         """Alerts raised during the demo (hot path and learner) appear in the live view as they land."""
-        consumer = Consumer({"bootstrap.servers": self.pipeline.kafka.bootstrap_servers,
-                             "group.id": f"demo-alerts-{uuid.uuid4().hex[:6]}", "isolation.level": "read_committed",
-                             "enable.auto.commit": False})
-        topic = self.pipeline.topics.alerts
-        try:
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
-            while not stop.is_set():
-                for message in consumer.consume(50, timeout=0.5):
-                    if message.error() is None:
-                        alert = orjson.loads(message.value())
-                        self.alerts.append(alert)
-                        self.state.notes.append(
-                            f"[yellow]ALERT {alert['kind']} ({alert['severity']}) {alert['subject']}:[/] "
-                            f"{alert['evidence'].get('summary', '')[:160]}")
-        finally:
-            consumer.close()
+        alert = orjson.loads(message.value())
+        self.alerts.append(alert)
+        if self.state.shadow is not None:
+            self.state.shadow.add_alert(alert)
+        self.state.notes.append(f"[yellow]ALERT {alert['kind']} ({alert['severity']}) {alert['subject']}:[/] "
+                                f"{alert['evidence'].get('summary', '')[:160]}")
+
+    def _on_shadow(self, message: Message) -> None:
+        self.state.shadow.add(comparison_from_shadow(message.value(), time.monotonic()))
+
+    def _on_score(self, message: Message) -> None:
+        if len(self.state.samples) < 3 or message.offset() % 97 == 0:
+            self.state.samples.append(orjson.loads(message.value()))
 
     def _wait_for_assignment(self, worker: subprocess.Popen, url: str, timeout_s: float = 60.0) -> None:
         """Start the load only once the worker owns partitions: start-up is not what we measure."""
@@ -201,21 +247,6 @@ class FraudDemo:
         expected = int(self.options.rate * self.options.seconds) + self.options.malformed
         return snap is not None and snap.consumed >= expected and snap.in_flight == 0
 
-    def _sample_scores(self, stop: threading.Event) -> None:
-        consumer = Consumer({"bootstrap.servers": self.pipeline.kafka.bootstrap_servers,
-                             "group.id": f"demo-view-{uuid.uuid4().hex[:6]}", "isolation.level": "read_committed",
-                             "enable.auto.commit": False})
-        topic = self.pipeline.topics.output
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        consumer.assign([TopicPartition(topic, p, OFFSET_END) for p in partitions])
-        try:
-            while not stop.is_set():
-                for message in consumer.consume(200, timeout=0.5):
-                    if message.error() is None and (len(self.state.samples) < 3 or message.offset() % 97 == 0):
-                        self.state.samples.append(orjson.loads(message.value()))
-        finally:
-            consumer.close()
-
     def _summary(self, report: GenerateReport, final: MetricsSnapshot | None) -> None:
         say = self.console.print
         say(f"produced {report.events:,} events ({report.fraud} fraud) + {report.malformed} malformed in "
@@ -231,11 +262,33 @@ class FraudDemo:
             f"p50 {e2e.quantile(0.5) * 1000:.1f} ms, p95 {e2e.quantile(0.95) * 1000:.1f} ms, "
             f"p99 {e2e.quantile(0.99) * 1000:.1f} ms; mean batch {final.batch_rows.total / max(final.batch_rows.count, 1):.0f} rows")
         if self.options.learn:
+            kinds = Counter(alert["kind"] for alert in self.alerts)
             say(f"drift knob turned to {self.options.drift_to} halfway; alerts seen on `{self.pipeline.topics.alerts}`: "
-                f"{len(self.alerts)}")
-            for alert in self.alerts[:10]:
+                f"{len(self.alerts)} ({', '.join(f'{kind} {n}' for kind, n in kinds.items()) or 'none'})")
+            for alert in _each_kind_first(self.alerts)[:10]:
                 say(f"  {alert['kind']:<17} {alert['severity']:<8} {alert['subject']}: "
                     f"{alert['evidence'].get('summary', '')[:120]}")
+            if self.state.shadow is not None:
+                say(summary_table(self.state.shadow))
+                for line in win_lines(self.state.shadow):
+                    say(line)
+
+
+def _each_kind_first(alerts: list[dict]) -> list[dict]:
+    """The first alert of every kind, then the rest, each group in arrival order: a cut keeps every kind."""
+    firsts = {}
+    for alert in alerts:
+        firsts.setdefault(alert["kind"], alert)
+    chosen = {id(alert) for alert in firsts.values()}
+    return list(firsts.values()) + [alert for alert in alerts if id(alert) not in chosen]
+
+
+def _wait_or_kill(process: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 class _NoLive:
