@@ -189,8 +189,8 @@ def run(bootstrap: str, events: int, join_rate: float, feature_rate: float, time
         # An event is one record of each stream: first record of any stream to the last one of all.
         events_row = Progress(first.start, 0.0, first.start_cpu, last.end, float(events), last.end_cpu)
         print(_row("events (all 3)", events, events_row))
-    tx_rate = all_streams["transactions"].rate() or 0.0
-    print(f"sampled for feature drift: {sampled:,.0f} events ({sampled / max(records['transactions'], 1) * tx_rate:,.0f}/s); "
+    sampled_rate = sampled / max(records["transactions"], 1) * (all_streams["transactions"].rate() or 0.0)
+    print(f"sampled for feature drift: {sampled:,.0f} events ({sampled_rate:,.0f}/s); "
           f"joined pairs: {joined_1:,.0f}; learned: " + ", ".join(f"{m} {n:,.0f}" for m, n in learned_1.items()))
     print(f"\nphase 2, labels alone after a restart\n{HEADER}")
     print(_row("labels", labels_2, labels_alone))
