@@ -32,7 +32,11 @@ class EvalConfig:
         width: Transition width of gradual drifts.
         null_length: Events per no-drift stream.
         max_delay: Latest an alert may come after a drift's start and still count as its detection.
-        cooldown_events: Alert cooldown, in events (the gate's clock is the event index).
+        cooldown_events: Alert cooldown, in events (the gate's clock is the event index). Equal to
+            ``max_delay``: firings within the window that credits a detection are one incident, as the
+            production gate (30 min of wall time, far more events) would also merge them. A model
+            re-adapting after a drift moves its error rate more than once; with a 2,000-event cooldown
+            those aftershocks were paged again and counted as false alarms.
         workers: Processes generating signals.
         detectors: Detector configurations evaluated (the first is the headline).
     """
@@ -51,12 +55,12 @@ class EvalConfig:
     @classmethod
     def full(cls, detectors: Sequence[DetectorSpec], workers: int = 2) -> EvalConfig:
         """30 seeds, 100k-event streams (3 drifts each), 100k-event null streams."""
-        return cls(30, 25_000, 4, 1000, 100_000, 5000, 2000, workers, tuple(detectors))
+        return cls(30, 25_000, 4, 1000, 100_000, 5000, 5000, workers, tuple(detectors))
 
     @classmethod
     def quick(cls, detectors: Sequence[DetectorSpec], workers: int = 2) -> EvalConfig:
         """3 seeds, 40k-event streams: a few minutes on the 2-core box."""
-        return cls(3, 10_000, 4, 1000, 40_000, 5000, 2000, workers, tuple(detectors))
+        return cls(3, 10_000, 4, 1000, 40_000, 5000, 5000, workers, tuple(detectors))
 
     def specs(self) -> list[StreamSpec]:
         """Every stream of the run."""

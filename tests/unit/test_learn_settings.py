@@ -12,7 +12,8 @@ def test_shipped_fraud_settings_load():
     settings = load_learn_settings("fraud")
     assert settings.app_id == "streaminfer-learn-fraud" and settings.state_topic == "streaminfer-learn-fraud-state"
     assert [m.name for m in settings.shadow.models] == ["river_logreg", "river_hat"]
-    assert settings.concept_drift.error_detector.kind == "HDDM_A"
+    assert settings.concept_drift.error_detector.kind == "ADWIN"
+    assert settings.concept_drift.error_detector.params == {"delta": 3e-4}
     assert settings.state_key is None
 
 
