@@ -7,6 +7,7 @@ restored state already reflects, so a replay after a crash never teaches a learn
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ import orjson
 
 from engine.codec.decode import EventDecoder
 from engine.alerts.manager import AlertManager
+from engine.learn.confirm import Verdict
 from engine.learn.join import JoinedExample, ScoreLabelJoin
 from engine.learn.metrics import RollingBinaryMetrics
 from engine.learn.monitor import DriftFinding
@@ -29,6 +31,7 @@ from engine.learn.telemetry import LearnMetrics
 
 ShadowSink = Callable[[list[tuple[bytes, bytes]]], None]
 _EPS = 1e-15
+log = logging.getLogger("streaminfer.learn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,18 +197,51 @@ class LearnCore:
         if not examples:
             return
         error_monitor, loss_monitor = self.detectors.concept_error, self.detectors.concept_loss
+        confirmers = self.detectors.confirmers
         for ex in examples:
             self.metrics.joined(ex.order)
             self.champion.update(ex.label, ex.score)
             p = min(1 - _EPS, max(_EPS, ex.score))
             for monitor, value in ((error_monitor, int((ex.score >= self.threshold) != (ex.label == 1))),
                                    (loss_monitor, -math.log(p if ex.label == 1 else 1 - p))):
-                if monitor is not None:
-                    finding = monitor.update(value, ex.event_time, ex.event_id)
-                    if finding is not None:
-                        self._alert("concept_drift", f"{ex.model_name}:{monitor.signal}", finding, "joined",
-                                    ex.event_id)
+                if monitor is None:
+                    continue
+                subject = f"{ex.model_name}:{monitor.signal}"
+                confirmer = confirmers.get(monitor.signal)
+                if confirmer is not None:
+                    verdict = confirmer.update(value)
+                    if verdict is not None:
+                        self._judge_change(subject, verdict, ex)
+                finding = monitor.update(value, ex.event_time, ex.event_id)
+                if finding is None:
+                    continue
+                if confirmer is None:
+                    self._alert("concept_drift", subject, finding, "joined", ex.event_id)
+                else:  # fast and visible, but not a page until the change proves large and lasting
+                    confirmer.start(finding)
+                    self._alert("concept_drift", subject, finding, "joined", ex.event_id, severity="warning",
+                                stage="detected")
         self._learn(examples)
+
+    def _judge_change(self, subject: str, verdict: Verdict, ex: JoinedExample) -> None:
+        finding = verdict.finding
+        if not verdict.confirmed:
+            self.metrics.change_judged(finding.signal, confirmed=False)
+            log.info("concept change not confirmed: %s", verdict.summary)
+            return
+        self.metrics.change_judged(finding.signal, confirmed=True)
+        window = {**finding.window, "topic": "joined", "confirmed_at_time": ex.event_time,
+                  "confirmed_at": ex.event_id, "confirm_labels": verdict.labels}
+        ratio = verdict.ratio if math.isfinite(verdict.ratio) else None  # JSON has no infinity
+        evidence = {"detector": finding.detector, "summary": verdict.summary, "statistic": ratio,
+                    "threshold": self.settings.concept_drift.confirm_ratio, "window": window,
+                    "signal": finding.signal, "before": finding.before,
+                    "after": {"mean": verdict.mean, "n": verdict.labels}, "params": finding.params,
+                    "stage": "confirmed", "detected_at": finding.ref, "detected_at_time": finding.event_time}
+        now = ex.event_time if self.settings.alerts.clock == "event_time" else None
+        alert = self.alerts.raise_alert("concept_drift", subject, evidence, now_ms=now, event_id=ex.event_id,
+                                        detector=f"{finding.detector}/confirmed")
+        self.metrics.alert("concept_drift", alert is not None)
 
     def _learn(self, examples: list[JoinedExample]) -> None:
         """Challengers predict-then-learn the examples that carry features; comparison; shadow records."""
@@ -239,13 +275,16 @@ class LearnCore:
         self._shadow_sink(out)
         self.metrics.shadow_records(len(out))
 
-    def _alert(self, kind: str, subject: str, finding: DriftFinding, topic: str, event_id: str | None) -> None:
+    def _alert(self, kind: str, subject: str, finding: DriftFinding, topic: str, event_id: str | None,
+               severity: str | None = None, stage: str | None = None) -> None:
         evidence = {"detector": finding.detector, "summary": finding.summary, "statistic": finding.statistic,
                     "threshold": None, "window": {**finding.window, "topic": topic}, "signal": finding.signal,
                     "before": finding.before, "after": finding.after, "params": finding.params}
+        if stage is not None:
+            evidence["stage"] = stage
         now = finding.event_time if self.settings.alerts.clock == "event_time" else None
         alert = self.alerts.raise_alert(kind, subject, evidence, now_ms=now, event_id=event_id,
-                                        detector=finding.detector)
+                                        detector=finding.detector, severity=severity)
         self.metrics.alert(kind, alert is not None)
 
     # --- housekeeping --------------------------------------------------------------------------------------

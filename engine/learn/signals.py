@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from engine.learn.confirm import ChangeConfirmer
 from engine.learn.monitor import DriftMonitor, FeatureDriftBank
 from engine.learn.settings import LearnSettings
 
@@ -18,13 +19,15 @@ LOSS_SIGNAL = "log_loss"
 class DetectorSet:
     """Feature drift (per feature), prediction drift (scores), concept drift (champion error and loss).
 
-    A group is ``None`` when disabled in the settings.
+    A group is ``None`` when disabled in the settings. ``confirmers`` hold, per concept signal, the
+    change on probation before it pages (empty when ``concept_drift.confirm_labels`` is 0).
     """
 
     features: FeatureDriftBank | None
     prediction: DriftMonitor | None
     concept_error: DriftMonitor | None
     concept_loss: DriftMonitor | None
+    confirmers: dict[str, ChangeConfirmer] = field(default_factory=dict)
 
     @classmethod
     def build(cls, settings: LearnSettings, feature_names: Sequence[str]) -> DetectorSet:
@@ -35,6 +38,9 @@ class DetectorSet:
             prediction=DriftMonitor(PREDICTION_SIGNAL, prediction.detector) if prediction.enabled else None,
             concept_error=DriftMonitor(ERROR_SIGNAL, concept.error_detector) if concept.enabled else None,
             concept_loss=DriftMonitor(LOSS_SIGNAL, concept.loss_detector) if concept.enabled else None,
+            confirmers={signal: ChangeConfirmer(concept.confirm_labels, concept.confirm_ratio)
+                        for signal in (ERROR_SIGNAL, LOSS_SIGNAL)}
+            if concept.enabled and concept.confirm_labels else {},
         )
 
     def monitors(self) -> list[DriftMonitor]:

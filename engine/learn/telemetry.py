@@ -33,6 +33,9 @@ class LearnMetrics:
                                   p, **kw).labels(pipeline)
         self._alerts = Counter("streaminfer_learn_alerts", "Detector firings by kind and gate outcome.",
                                [*p, "kind", "outcome"], **kw)
+        self._changes = Counter("streaminfer_learn_concept_changes_judged",
+                                "Concept-drift change points judged after their probation, by outcome.",
+                                [*p, "signal", "outcome"], **kw)
         self._lag = Gauge("streaminfer_learn_consumer_lag", "High watermark minus committed/position.",
                           [*p, "topic", "partition"], **kw)
         self._samples = Gauge("streaminfer_learn_model_samples", "Examples a shadow model has learned.",
@@ -81,6 +84,10 @@ class LearnMetrics:
     def alert(self, kind: str, published: bool) -> None:
         """Count one detector firing."""
         self._alerts.labels(self.pipeline, kind, "published" if published else "suppressed").inc()
+
+    def change_judged(self, signal: str, confirmed: bool) -> None:
+        """Count one concept-drift change point judged (confirmed: paged; else only its warning stood)."""
+        self._changes.labels(self.pipeline, signal, "confirmed" if confirmed else "unconfirmed").inc()
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         """Set one partition's lag."""
