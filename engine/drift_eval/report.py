@@ -23,6 +23,9 @@ def table(summaries: dict[str, dict[str, dict]]) -> str:
             lines.append(f"{detector[:28]:28s} {kind + ' ×' + str(s['streams']):>12s} "
                          f"{str(s['detected']) + '/' + str(s['drifts']):>10s} {rate:>6s} {mean:>10s} {worst:>9s} "
                          f"{s['false_alarms']:>12d} {s['false_alarms_per_100k']:>8.2f}")
+        causes = by_kind.get("all", {}).get("false_alarm_causes")
+        if causes:
+            lines.append(f"{'':28s} false alarms by cause: " + ", ".join(f"{k} {v}" for k, v in causes.items()))
     return "\n".join(lines)
 
 

@@ -101,3 +101,18 @@ def test_detector_option_parsing():
         parse_detector("NOPE")
     with pytest.raises(ConfigError):
         parse_detector("ADWIN,delta")
+
+
+def test_false_alarms_are_given_a_cause_without_changing_the_count():
+    # Gradual drift centred at 10,000 (start 9,500), another at 40,000 that is missed.
+    trace = SignalTrace(StreamSpec("sea", "gradual", 1, 10_000), np.zeros(100_000, np.int8),
+                        (TrueDrift(9500, 10_000, 10_500), TrueDrift(39_500, 40_000, 40_500)))
+    alerts = [9100,            # in the leading tail, before the window opens: early
+              9800,            # the detection
+              16_000,          # after the detected drift, past its window: aftershock
+              45_000,          # the missed drift, found 5,500 after its start: late
+              70_000]          # nowhere near a drift
+    score = score_stream(trace, "adwin", alerts, max_delay=5000)
+    assert score.delays == [300, None] and score.false_alarms == 4
+    assert score.false_alarm_causes == {"early": 1, "aftershock": 1, "late": 1, "unexplained": 1}
+    assert summarize([score])["false_alarm_causes"] == {"early": 1, "late": 1, "aftershock": 1, "unexplained": 1}
