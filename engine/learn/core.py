@@ -249,7 +249,7 @@ class LearnCore:
         if self.shadow is None or not with_features:
             return
         scores = self.shadow.process([ex.features for ex in with_features], [ex.label for ex in with_features],
-                                     [ex.score for ex in with_features])
+                                     [ex.score for ex in with_features], [ex.label_time for ex in with_features])
         comparison = None
         if self.shadow.due():
             comparison, verdicts = self.shadow.compare()
@@ -306,5 +306,9 @@ class LearnCore:
         if self.shadow is not None:
             for model in self.shadow.models:
                 self.metrics.set_model(model.name, model.n_learned, model.metrics.snapshot())
+            for window, standings in self.shadow.timed_snapshot().items():
+                self.metrics.set_model_window("champion", window, standings["champion"])
+                for name, metrics in standings["challengers"].items():
+                    self.metrics.set_model_window(name, window, metrics)
         for group, n in self.detectors.update_counts().items():
             self.metrics.set_detector_updates(group, n)

@@ -89,3 +89,111 @@ class RollingBinaryMetrics:
         """All metrics at once, for records and gauges."""
         return {"n": self.n, "positives": self.positives, "roc_auc": self.roc_auc(),
                 "log_loss": self.log_loss(), "accuracy": self.accuracy()}
+
+
+class TimeWindowedBinaryMetrics:
+    """ROC AUC, log loss and accuracy of the predictions labelled in the last ``span_s`` seconds.
+
+    The clock is the caller's (the label's arrival time, ms), so a replay gives the same figures and a
+    learner catching up on a backlog reports the windows the labels really fell in; "last" means before
+    the newest time seen, so a window holds its final figures while no labels come. Memory is bounded
+    whatever the label rate: the span is cut into ``buckets`` slots, each holding counts, a log-loss sum
+    and two score histograms (frauds, legitimate) on a logit scale; ROC AUC comes from the summed
+    histograms (Mann-Whitney, a pair in one bin counting one half), within ~0.005 of the exact figure on
+    the fraud scores (tested). A label older than the window when it arrives is counted in ``late``.
+
+    Args:
+        span_s: Window length in seconds.
+        threshold: Probability at or above which the prediction counts as positive (accuracy).
+        buckets: Slots the span is cut into (the window moves a slot at a time).
+    """
+
+    BINS = 256
+    LOGIT_LIMIT = 12.0  # |logit| beyond this (p < 6e-6 or > 1 - 6e-6) shares the outermost bin
+
+    def __init__(self, span_s: float, threshold: float = 0.5, buckets: int = 30) -> None:
+        if span_s <= 0 or buckets < 1:
+            raise ValueError(f"span_s must be > 0 and buckets >= 1, got {span_s}, {buckets}")
+        self.span_s = span_s
+        self.threshold = threshold
+        self.n_buckets = buckets
+        self.bucket_ms = max(1, int(span_s * 1000) // buckets)
+        self._slots: dict[int, _TimeSlot] = {}
+        self._newest: int | None = None
+        self.late = 0
+
+    def update_many(self, labels: Sequence[int], probas: Sequence[float], times_ms: Sequence[int]) -> None:
+        """Add labelled predictions with the times their labels arrived (any order)."""
+        if not len(labels):
+            return
+        slot_of = np.asarray(times_ms, dtype=np.int64) // self.bucket_ms
+        newest = int(slot_of.max())
+        if self._newest is None or newest > self._newest:
+            self._newest = newest
+            for old in [s for s in self._slots if s <= newest - self.n_buckets]:
+                del self._slots[old]
+        live = slot_of > self._newest - self.n_buckets
+        self.late += int((~live).sum())
+        if not live.any():
+            return
+        y = np.asarray(labels, dtype=np.int8)[live]
+        p = np.clip(np.asarray(probas, dtype=np.float64)[live], _EPS, 1 - _EPS)
+        slot_of = slot_of[live]
+        logit = np.clip(np.log(p) - np.log1p(-p), -self.LOGIT_LIMIT, self.LOGIT_LIMIT)
+        bins = np.minimum(((logit + self.LOGIT_LIMIT) * (self.BINS / (2 * self.LOGIT_LIMIT))).astype(np.int64),
+                          self.BINS - 1)
+        loss = -np.where(y == 1, np.log(p), np.log1p(-p))
+        correct = (p >= self.threshold) == (y == 1)
+        for slot in np.unique(slot_of).tolist():
+            mask = slot_of == slot
+            target = self._slots.get(slot)
+            if target is None:
+                target = self._slots[slot] = _TimeSlot(self.BINS)
+            target.add(y[mask], bins[mask], loss[mask], correct[mask])
+
+    def _totals(self) -> tuple[np.ndarray, np.ndarray, float, int]:
+        frauds, legit = np.zeros(self.BINS, np.int64), np.zeros(self.BINS, np.int64)
+        loss, correct = 0.0, 0
+        for slot in self._slots.values():
+            frauds += slot.frauds
+            legit += slot.legit
+            loss += slot.loss
+            correct += slot.correct
+        return frauds, legit, loss, correct
+
+    def snapshot(self) -> dict[str, float | int | None]:
+        """Count, frauds, ROC AUC, log loss and accuracy over the window (``None`` where undefined)."""
+        frauds, legit, loss, correct = self._totals()
+        n_pos, n_neg = int(frauds.sum()), int(legit.sum())
+        n = n_pos + n_neg
+        auc = None
+        if n_pos and n_neg:
+            legit_below = np.cumsum(legit) - legit  # legitimate scores in lower bins
+            auc = float((frauds * (legit_below + 0.5 * legit)).sum() / (n_pos * n_neg))
+        return {"n": n, "positives": n_pos, "roc_auc": auc, "log_loss": loss / n if n else None,
+                "accuracy": correct / n if n else None, "span_s": self.span_s}
+
+
+class _TimeSlot:
+    """One slot of a :class:`TimeWindowedBinaryMetrics`."""
+
+    __slots__ = ("frauds", "legit", "loss", "correct")
+
+    def __init__(self, bins: int) -> None:
+        self.frauds = np.zeros(bins, np.int32)
+        self.legit = np.zeros(bins, np.int32)
+        self.loss = 0.0
+        self.correct = 0
+
+    def add(self, labels: np.ndarray, bins: np.ndarray, loss: np.ndarray, correct: np.ndarray) -> None:
+        fraud = labels == 1
+        self.frauds += np.bincount(bins[fraud], minlength=self.frauds.size).astype(np.int32)
+        self.legit += np.bincount(bins[~fraud], minlength=self.legit.size).astype(np.int32)
+        self.loss += float(loss.sum())
+        self.correct += int(correct.sum())
+
+    def __getstate__(self) -> tuple:
+        return self.frauds, self.legit, self.loss, self.correct
+
+    def __setstate__(self, state: tuple) -> None:
+        self.frauds, self.legit, self.loss, self.correct = state

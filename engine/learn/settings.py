@@ -132,12 +132,24 @@ class ShadowSettings(_Section):
         LearnerSpec(name="river_hat", kind="hoeffding_adaptive_tree", params={"seed": 7}),
     ))
     window: int = Field(5000, ge=100, description="Labels in the rolling metric windows.")
+    time_windows_s: tuple[float, ...] = Field(
+        (300.0, 3600.0), max_length=4,
+        description="Also report every model's metrics over the labels that arrived in the last S seconds.")
     compare_every: int = Field(1000, ge=1, description="Labels between two champion/challenger comparisons.")
     min_labels: int = Field(2000, ge=10, description="No verdict before this many paired labels in the window.")
     min_positives: int = Field(20, ge=1, description="...nor before this many frauds (AUC needs both classes).")
     metric: Literal["roc_auc", "log_loss"] = "roc_auc"
     margin: float = Field(0.02, ge=0.0, description="How much better a challenger must be to win.")
     publish_records: bool = Field(True, description="Publish champion and challenger scores to the shadow topic.")
+
+    @field_validator("time_windows_s")
+    @classmethod
+    def _sane_time_windows(cls, spans: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 1.0 <= span <= 7 * 86_400 for span in spans):
+            raise ValueError("each time window must be between 1 s and 7 days")
+        if len(set(spans)) != len(spans):
+            raise ValueError("time windows must differ")
+        return spans
 
 
 class AlertSettings(_Section):

@@ -14,7 +14,7 @@ from typing import Any
 from river import base
 
 from engine.learn.learners import build_learner
-from engine.learn.metrics import RollingBinaryMetrics
+from engine.learn.metrics import RollingBinaryMetrics, TimeWindowedBinaryMetrics
 from engine.learn.settings import LearnerSpec, ShadowSettings
 
 
@@ -24,13 +24,15 @@ class ShadowModel:
     Args:
         spec: Name, kind and parameters.
         window: Rolling metric window (labels).
+        time_windows_s: Time windows (seconds of label arrival) the metrics are also kept over.
     """
 
-    def __init__(self, spec: LearnerSpec, window: int) -> None:
+    def __init__(self, spec: LearnerSpec, window: int, time_windows_s: Sequence[float] = ()) -> None:
         self.name = spec.name
         self.spec = spec
         self.model: base.Classifier = build_learner(spec)
         self.metrics = RollingBinaryMetrics(window)
+        self.timed = TimedMetrics(time_windows_s)
         self.n_learned = 0
 
     def predict_then_learn(self, x: dict[str, float], label: int) -> float:
@@ -43,6 +45,27 @@ class ShadowModel:
         self.metrics.update(label, proba)
         self.n_learned += 1
         return proba
+
+
+class TimedMetrics:
+    """One model's metrics over each configured time window, keyed ``"300s"``, ``"3600s"``...
+
+    Args:
+        spans_s: Window lengths in seconds.
+        threshold: Decision threshold (accuracy).
+    """
+
+    def __init__(self, spans_s: Sequence[float], threshold: float = 0.5) -> None:
+        self.windows = {f"{span:g}s": TimeWindowedBinaryMetrics(span, threshold) for span in spans_s}
+
+    def update_many(self, labels: Sequence[int], probas: Sequence[float], times_ms: Sequence[int]) -> None:
+        """Add labelled predictions with their label times."""
+        for window in self.windows.values():
+            window.update_many(labels, probas, times_ms)
+
+    def snapshots(self) -> dict[str, dict[str, Any]]:
+        """Window name → metrics."""
+        return {name: window.snapshot() for name, window in self.windows.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,22 +103,38 @@ class ShadowModels:
     def __init__(self, settings: ShadowSettings, feature_names: Sequence[str], threshold: float = 0.5) -> None:
         self.settings = settings
         self.feature_names = tuple(feature_names)
-        self.models = [ShadowModel(spec, settings.window) for spec in settings.models]
+        self.models = [ShadowModel(spec, settings.window, settings.time_windows_s) for spec in settings.models]
         self.champion = RollingBinaryMetrics(settings.window, threshold)
+        self.champion_timed = TimedMetrics(settings.time_windows_s, threshold)
         self._since_comparison = 0
         self.comparisons = 0
 
-    def process(self, rows: Sequence[Sequence[float]], labels: Sequence[int],
-                champion_scores: Sequence[float]) -> list[dict[str, float]]:
-        """Predict-then-learn every example; per example, each challenger's score."""
+    def process(self, rows: Sequence[Sequence[float]], labels: Sequence[int], champion_scores: Sequence[float],
+                label_times_ms: Sequence[int] | None = None) -> list[dict[str, float]]:
+        """Predict-then-learn every example; per example, each challenger's score.
+
+        ``label_times_ms`` (when each label arrived) feeds the time windows; without it they stay empty.
+        """
         names = self.feature_names
         out: list[dict[str, float]] = []
         for row, label, champion_score in zip(rows, labels, champion_scores):
             x = dict(zip(names, row))
             out.append({model.name: model.predict_then_learn(x, label) for model in self.models})
             self.champion.update(label, champion_score)
+        if label_times_ms is not None and out:
+            self.champion_timed.update_many(labels, champion_scores, label_times_ms)
+            for model in self.models:
+                model.timed.update_many(labels, [scores[model.name] for scores in out], label_times_ms)
         self._since_comparison += len(out)
         return out
+
+    def timed_snapshot(self) -> dict[str, dict[str, Any]]:
+        """Window name → ``{"champion": metrics, "challengers": {name: metrics}}``."""
+        champion = self.champion_timed.snapshots()
+        per_model = {model.name: model.timed.snapshots() for model in self.models}
+        return {name: {"champion": champion[name],
+                       "challengers": {model: windows[name] for model, windows in per_model.items()}}
+                for name in champion}
 
     def due(self) -> bool:
         """Whether enough labels arrived since the last comparison."""
@@ -106,7 +145,8 @@ class ShadowModels:
         self._since_comparison = 0
         self.comparisons += 1
         snapshot = {"window": self.champion.n, "champion": self.champion.snapshot(),
-                    "challengers": {model.name: model.metrics.snapshot() for model in self.models}}
+                    "challengers": {model.name: model.metrics.snapshot() for model in self.models},
+                    "time_windows": self.timed_snapshot()}
         settings = self.settings
         if self.champion.n < settings.min_labels or self.champion.positives < settings.min_positives:
             return snapshot, []

@@ -42,6 +42,10 @@ class LearnMetrics:
                               [*p, "model"], **kw)
         self._metric = Gauge("streaminfer_learn_model_metric", "Rolling metric per model (champion included).",
                              [*p, "model", "metric"], **kw)
+        self._window_metric = Gauge("streaminfer_learn_model_window_metric",
+                                    "Metric per model over the labels that arrived in the last `window` "
+                                    "(champion: the examples the challengers saw).",
+                                    [*p, "model", "metric", "window"], **kw)
         self._detector_updates = Gauge("streaminfer_learn_detector_updates",
                                        "Values fed to the detectors of a group since first start.",
                                        [*p, "group"], **kw)
@@ -99,6 +103,12 @@ class LearnMetrics:
         for name in ("roc_auc", "log_loss", "accuracy"):
             if metrics.get(name) is not None:
                 self._metric.labels(self.pipeline, model, name).set(metrics[name])
+
+    def set_model_window(self, model: str, window: str, metrics: dict) -> None:
+        """Publish a model's metrics over one time window (``n`` included, so an empty window shows as 0)."""
+        for name in ("roc_auc", "log_loss", "accuracy", "n"):
+            if metrics.get(name) is not None:
+                self._window_metric.labels(self.pipeline, model, name, window).set(metrics[name])
 
     def set_detector_updates(self, group: str, n: int) -> None:
         """Values fed to a detector group (feature, prediction, concept) since first start."""

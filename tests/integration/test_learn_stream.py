@@ -77,7 +77,8 @@ def _abort(bootstrap: str, topics: LearnTopicSet, events: list[dict], transactio
 
 def test_learner_joins_both_orders_publishes_shadow_and_pages_once_per_detector(kafka_bootstrap, topics, app_id,
                                                                                   tmp_path, unique_name):
-    pipeline = write_pipeline(tmp_path, "p", kafka_bootstrap, topics, learn_config(app_id))
+    pipeline = write_pipeline(tmp_path, "p", kafka_bootstrap, topics,
+                              learn_config(app_id, shadow={"compare_every": 100, "time_windows_s": [300, 3600]}))
     learner = LearnerProcess(pipeline, tmp_path / "learner.log", STATE_KEY).start()
     feeder = FraudFeeder(kafka_bootstrap, topics)
     generator = FraudGenerator(seed=5)
@@ -120,6 +121,10 @@ def test_learner_joins_both_orders_publishes_shadow_and_pages_once_per_detector(
                                                                      stream="transactions") or 0) >= total)
         learner.wait_for("the model samples gauge", lambda: (learner.value(
             "streaminfer_learn_model_samples", model="river_logreg") or 0) >= 600, timeout=20)
+        # Every label arrived within the last 5 minutes: both time windows hold all 600 (gauge, then records).
+        learner.wait_for("the time-window gauge", lambda: learner.value(
+            "streaminfer_learn_model_window_metric", model="river_logreg", metric="n", window="300s") == 600,
+            timeout=20)
         # read_committed (the scores and labels readers): the aborted 50 were never seen.
         assert learner.value("streaminfer_learn_records_total", stream="scores") == 600
         assert learner.value("streaminfer_learn_records_total", stream="labels") == 600
@@ -143,3 +148,10 @@ def test_learner_joins_both_orders_publishes_shadow_and_pages_once_per_detector(
         shadow_validate(record)
     assert len(shadow) == 600  # every joined event had its features
     assert {c["name"] for c in shadow[0]["challengers"]} == {"river_logreg", "river_hat"}
+    comparisons = [record["comparison"] for record in shadow if "comparison" in record]
+    assert comparisons  # at most one per batch learned, once 100 labels have passed since the last
+    last = max(comparisons, key=lambda c: c["champion"]["n"])
+    assert last["champion"]["n"] == 600
+    assert {window: standings["champion"]["n"] for window, standings in last["time_windows"].items()} == {
+        "300s": 600, "3600s": 600}
+    assert set(last["time_windows"]["300s"]["challengers"]) == {"river_logreg", "river_hat"}

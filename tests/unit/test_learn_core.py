@@ -135,3 +135,29 @@ def test_a_challenger_that_beats_a_blind_champion_raises_challenger_wins():
     comparisons = [orjson.loads(v)["comparison"] for _, v in shadow if b'"comparison"' in v]
     assert len(comparisons) == core.shadow.comparisons >= 1
     assert comparisons[-1]["champion"]["roc_auc"] == 0.5
+
+
+def test_comparisons_and_gauges_carry_time_windows_of_label_arrival():
+    core, _, shadow = _core(feature_drift={"enabled": False},
+                            shadow={"compare_every": 100, "time_windows_s": [60, 3600]})
+    events, labels = FraudGenerator(seed=17).batch(400)
+    feed = RecordFeed()
+    core.on_transactions("tx", feed.records("tx", events, orjson.dumps))
+    core.on_scores("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
+    two_hours_ago = label_values(events, labels, NOW - 7_200_000)
+    core.on_labels("labels", feed.records("labels", events[:200], two_hours_ago))
+    core.on_labels("labels", feed.records("labels", events[200:], _labels(events, labels)))
+    comparison = [orjson.loads(value)["comparison"] for _, value in shadow
+                  if b'"comparison"' in value][-1]
+    assert comparison["challengers"]["river_logreg"]["n"] == 400          # the count window holds all
+    windows = comparison["time_windows"]
+    assert set(windows) == {"60s", "3600s"}
+    for window in windows.values():                                       # the time windows: the recent half
+        assert window["champion"]["n"] == 200
+        assert {name: metrics["n"] for name, metrics in window["challengers"].items()} == {
+            "river_logreg": 200, "river_hat": 200}
+    core.refresh_gauges()
+    value = core.metrics.registry.get_sample_value(
+        "streaminfer_learn_model_window_metric",
+        {"pipeline": "fraud", "model": "river_logreg", "metric": "n", "window": "3600s"})
+    assert value == 200

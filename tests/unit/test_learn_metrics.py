@@ -74,3 +74,47 @@ def test_certain_wrong_predictions_have_finite_loss():
 def test_window_must_be_positive():
     with pytest.raises(ValueError):
         RollingBinaryMetrics(window=0)
+
+
+# --- time windows -----------------------------------------------------------------------------------------
+
+def test_time_window_matches_the_exact_metrics_on_the_same_pairs():
+    from engine.learn.metrics import TimeWindowedBinaryMetrics
+
+    pairs = _pairs(3000, seed=4)
+    exact = RollingBinaryMetrics(3000)
+    exact.update_many([y for y, _ in pairs], [p for _, p in pairs])
+    timed = TimeWindowedBinaryMetrics(span_s=3600)
+    timed.update_many([y for y, _ in pairs], [p for _, p in pairs], [1000 * i for i in range(3000)])
+    got, want = timed.snapshot(), exact.snapshot()
+    assert (got["n"], got["positives"]) == (want["n"], want["positives"])
+    assert got["log_loss"] == pytest.approx(want["log_loss"], rel=1e-9)
+    assert got["accuracy"] == pytest.approx(want["accuracy"], rel=1e-9)
+    assert got["roc_auc"] == pytest.approx(want["roc_auc"], abs=0.005)     # binned on the logit scale
+
+
+def test_only_labels_of_the_last_span_count_and_older_arrivals_are_late():
+    from engine.learn.metrics import TimeWindowedBinaryMetrics
+
+    timed = TimeWindowedBinaryMetrics(span_s=60, buckets=6)
+    timed.update_many([1, 0], [0.9, 0.1], [0, 5_000])
+    timed.update_many([0] * 3, [0.2] * 3, [100_000, 110_000, 120_000])   # the first two are now 2 min old
+    assert timed.snapshot()["n"] == 3 and timed.snapshot()["roc_auc"] is None
+    timed.update_many([1, 1], [0.8, 0.7], [30_000, 115_000])             # a label for 30 s arrives too late
+    assert timed.late == 1
+    snapshot = timed.snapshot()
+    assert (snapshot["n"], snapshot["positives"], snapshot["roc_auc"]) == (4, 1, 1.0)
+
+
+def test_an_empty_time_window_is_undefined_and_survives_pickling():
+    import pickle
+
+    from engine.learn.metrics import TimeWindowedBinaryMetrics
+
+    timed = TimeWindowedBinaryMetrics(span_s=300)
+    assert timed.snapshot() == {"n": 0, "positives": 0, "roc_auc": None, "log_loss": None, "accuracy": None,
+                                "span_s": 300}
+    timed.update_many([1, 0, 0], [0.6, 0.4, 0.1], [1, 2, 3])
+    assert pickle.loads(pickle.dumps(timed)).snapshot() == timed.snapshot()
+    with pytest.raises(ValueError):
+        TimeWindowedBinaryMetrics(span_s=0)

@@ -36,6 +36,9 @@ def test_keyword_overrides_beat_the_environment(monkeypatch):
     ({"shadow": {"models": [{"name": "x", "kind": "deep_net"}]}}, "unknown learner"),
     ({"sampling": {"join_rate": 0}}, "join_rate"),
     ({"state_key": "short"}, "at least 16 bytes"),
+    ({"shadow": {"time_windows_s": [0.5]}}, "between 1 s and 7 days"),
+    ({"shadow": {"time_windows_s": [300, 300]}}, "must differ"),
+    ({"shadow": {"time_windows_s": [60, 300, 900, 3600, 86400]}}, "at most 4"),
 ])
 def test_bad_values_are_one_clear_error(tmp_path, sections, message):
     import yaml
