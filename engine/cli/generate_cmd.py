@@ -21,6 +21,8 @@ def fraud(
     drift_at: float = typer.Option(0.5, "--drift-at", min=0.0, max=1.0),
     labels: bool = typer.Option(True, "--labels/--no-labels", help="Also emit ground truth to fraud.labels."),
     label_delay_s: float = typer.Option(2.0, "--label-delay-s", min=0.0),
+    warmup: int = typer.Option(None, "--warmup", min=0, help="Events generated and dropped first so per-card "
+                               "velocity features start in steady state (default 24,576; 0 = a cold start)."),
     bootstrap: str = typer.Option("127.0.0.1:9092", "--bootstrap", envvar="STREAMINFER_KAFKA__BOOTSTRAP_SERVERS"),
     topic: str = typer.Option("fraud.transactions", "--topic"),
     labels_topic: str = typer.Option("fraud.labels", "--labels-topic"),
@@ -29,7 +31,8 @@ def fraud(
     from engine.generate.fraud_stream import FraudStreamProducer, GenerateOptions
 
     options = GenerateOptions(count=count, seed=seed, rate=rate, malformed=malformed, drift=drift,
-                              drift_to=drift_to, drift_at=drift_at, labels=labels, label_delay_s=label_delay_s)
+                              drift_to=drift_to, drift_at=drift_at, labels=labels, label_delay_s=label_delay_s,
+                              **({} if warmup is None else {"warmup": warmup}))
     report = FraudStreamProducer(bootstrap, topic, labels_topic).run(options)
     typer.echo(f"produced {report.events} events ({report.fraud} fraud), {report.malformed} malformed, "
                f"{report.labels} labels in {report.seconds:.1f}s → {topic}")

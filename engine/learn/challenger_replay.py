@@ -1,11 +1,12 @@
 """Can on-call trust ``challenger_wins``? ``python -m engine.learn.challenger_replay [--seeds N] [--events N]``.
 
-Replays the demo's story offline, once per generator seed: ``--events`` synthetic fraud events, the
-generator's drift knob turned to 1.0 after ``--drift-at`` of them, the served champion (the TorchScript
-file Triton loads) scoring every event in-process, and the learner's own :class:`ShadowModels`
-(prequential challengers, rolling windows, ``compare()``) judging each configured comparison rule. A
-verdict before the drift is a win nobody should have been told about; one after it is the alert the demo
-wants. Labels are taken in event order (the live join sees them in label-arrival order instead).
+Replays the demo's story offline, once per generator seed: ``--events`` synthetic fraud events (after
+the same warm-up as ``streaminfer generate``), the generator's drift knob turned to 1.0 after
+``--drift-at`` of them, the served champion (the TorchScript file Triton loads) scoring every event in-process,
+and the learner's own :class:`ShadowModels` (prequential challengers, rolling windows, ``compare()``)
+judging each configured comparison rule. A verdict before the drift is a win nobody should have been
+told about; one after it is the alert the demo wants. Labels are taken in event order (the live join
+sees them in label-arrival order instead).
 
 ``--calibrated`` adds a counterfactual champion whose logit is shifted by ``-log(pos_weight)`` — the
 prior correction that undoes the class weight the champion was trained with (``metadata.json``) — to
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.generate.fraud_stream import WARMUP_EVENTS
 from engine.learn.settings import ShadowSettings, load_learn_settings
 from models.fraud.features import FEATURE_NAMES, FraudFeatures
 from models.fraud.generator import FraudGenerator
@@ -82,6 +84,7 @@ def make_replay(seed: int, events: int, drift_at: float, champion_model) -> Repl
     from models.torchscript import score_in_process
 
     generator = FraudGenerator(seed=seed)
+    generator.batch(WARMUP_EVENTS)  # as `streaminfer generate` (and so the demo) starts: in steady state
     before = int(events * drift_at)
     first, labels_1 = generator.batch(before)
     generator.set_drift(1.0)
