@@ -12,7 +12,7 @@ environment (``compose/pipelines/fraud.learn.yaml`` stays the production configu
   few dozen frauds). Log loss separates better, but it also rewards calibration, and the champion's scores
   are not calibrated (trained with a positive-class weight of 8): replayed offline over 12 seeds
   (``python -m engine.learn.challenger_replay``), this rule let ``river_logreg`` win after the drift in
-  every seed — and before it in 7 of 12. The README's "How far to trust challenger_wins" has the figures.
+  every seed — and before it in 5 of 12. The README's "How far to trust challenger_wins" has the figures.
 """
 
 from __future__ import annotations
