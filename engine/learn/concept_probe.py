@@ -22,6 +22,7 @@ import argparse
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -109,13 +110,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--drift-seeds", type=int, default=6)
     parser.add_argument("--drift-events", type=int, default=60_000, help="Events per drifting stream.")
     parser.add_argument("--prior-correction", action="store_true", help="Score with the class weight removed.")
+    parser.add_argument("--seed-base", type=int, default=100, help="Undrifted seeds base+1.., drifting base+101..: "
+                        "choose settings on one base, check them on another.")
     parser.add_argument("--pipeline", default="fraud")
+    parser.add_argument("--model", type=Path, help="Champion TorchScript (default: newest in the stack's repository).")
     args = parser.parse_args(argv)
     if min(args.undrifted_seeds, args.drift_seeds) < 0 or min(args.events, args.drift_events) < 10_000:
         parser.error("seed counts must be >= 0 and streams >= 10,000 events")
 
     settings = load_learn_settings(args.pipeline)
-    model_path = newest_model(load_stack_settings().model_repository)
+    model_path = args.model or newest_model(load_stack_settings().model_repository)
     model = load_torchscript(model_path)
     pos_weight = json.loads((model_path.parent / "metadata.json").read_text())["metrics"]["pos_weight"] \
         if args.prior_correction else None
@@ -129,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'seed':>4s} {'errors':>7s} {'log loss':>8s}  {'error findings':>14s} {'pages':>5s} {'ratios':18s}"
           f" {'loss findings':>13s} {'pages':>5s} ratios")
     totals = np.zeros(4, dtype=np.int64)
-    for seed in range(101, 101 + args.undrifted_seeds):
+    for seed in range(args.seed_base + 1, args.seed_base + 1 + args.undrifted_seeds):
         labels, scores = scored_stream(seed, args.events, 0, model, pos_weight)
         signals = champion_signals(labels, scores, concept.threshold)
         out = judge(signals, settings)
@@ -144,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"{args.drift_seeds} seeds (labels after the drift at the first finding; ratio of its verdict)")
     print(f"{'seed':>4s} {'errors before → after':>22s} {'loss before → after':>20s}  {'error: first':>12s} "
           f"{'ratio':>6s} {'pre-drift pages':>15s}  {'loss: first':>11s} {'ratio':>6s} {'pre-drift pages':>15s}")
-    for seed in range(201, 201 + args.drift_seeds):
+    for seed in range(args.seed_base + 101, args.seed_base + 101 + args.drift_seeds):
         cut = args.drift_events // 2
         labels, scores = scored_stream(seed, cut, args.drift_events - cut, model, pos_weight)
         signals = champion_signals(labels, scores, concept.threshold)
