@@ -1,5 +1,7 @@
 """How often does concept drift warn, and page, on the champion's own labels? ``python -m engine.learn.concept_probe``.
 
+(Prediction drift — the detector over every score — is counted on the same streams, for comparison.)
+
 The learner's concept-drift path — its error and log-loss detectors and their change confirmers, built
 from the pipeline's learn settings and fed in the order ``LearnCore._on_joined`` feeds them — runs over
 the served champion's 0/1 errors and log loss on synthetic fraud streams (the generator's warm-up
@@ -51,6 +53,16 @@ def champion_signals(labels: np.ndarray, scores: np.ndarray, threshold: float) -
     p = np.clip(scores.astype(np.float64), _EPS, 1 - _EPS)
     return {"error_rate": ((scores >= threshold) != (labels == 1)).astype(np.int64),
             "log_loss": np.where(labels == 1, -np.log(p), -np.log1p(-p))}
+
+
+def prediction_findings(scores: np.ndarray, settings: LearnSettings) -> list[int]:
+    """Where the prediction-drift detector (over every score, as the learner runs it) finds a change."""
+    from engine.learn.signals import DetectorSet
+
+    monitor = DetectorSet.build(settings, FEATURE_NAMES).prediction
+    if monitor is None:
+        return []
+    return [i for i, score in enumerate(scores.tolist()) if monitor.update(score, i, i) is not None]
 
 
 def judge(signals: dict[str, np.ndarray], settings: LearnSettings) -> dict[str, SignalOutcome]:
@@ -131,23 +143,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(f"\nundrifted: {args.undrifted_seeds} seeds × {args.events:,} labels")
     print(f"{'seed':>4s} {'errors':>7s} {'log loss':>8s}  {'error findings':>14s} {'pages':>5s} {'ratios':18s}"
-          f" {'loss findings':>13s} {'pages':>5s} ratios")
-    totals = np.zeros(4, dtype=np.int64)
+          f" {'loss findings':>13s} {'pages':>5s} {'ratios':18s} score findings")
+    totals = np.zeros(5, dtype=np.int64)
     for seed in range(args.seed_base + 1, args.seed_base + 1 + args.undrifted_seeds):
         labels, scores = scored_stream(seed, args.events, 0, model, pos_weight)
         signals = champion_signals(labels, scores, concept.threshold)
         out = judge(signals, settings)
         err, loss = out["error_rate"], out["log_loss"]
-        row = (len(err.findings), len(err.pages()), len(loss.findings), len(loss.pages()))
+        row = (len(err.findings), len(err.pages()), len(loss.findings), len(loss.pages()),
+               len(prediction_findings(scores, settings)))
         totals += row
         print(f"{seed:>4d} {signals['error_rate'].mean():>7.4f} {signals['log_loss'].mean():>8.4f}  {row[0]:>14d} "
-              f"{row[1]:>5d} {_ratios(err.judged):18s} {row[2]:>13d} {row[3]:>5d} {_ratios(loss.judged)}")
-    print(f"all  {'':17s} {totals[0]:>14d} {totals[1]:>5d} {'':18s} {totals[2]:>13d} {totals[3]:>5d}")
+              f"{row[1]:>5d} {_ratios(err.judged):18s} {row[2]:>13d} {row[3]:>5d} {_ratios(loss.judged):18s} {row[4]}")
+    print(f"all  {'':17s} {totals[0]:>14d} {totals[1]:>5d} {'':18s} {totals[2]:>13d} {totals[3]:>5d} {'':18s} "
+          f"{totals[4]}")
 
     print(f"\ndrift knob to 1.0 after {args.drift_events // 2:,} of {args.drift_events:,} labels: "
           f"{args.drift_seeds} seeds (labels after the drift at the first finding; ratio of its verdict)")
     print(f"{'seed':>4s} {'errors before → after':>22s} {'loss before → after':>20s}  {'error: first':>12s} "
-          f"{'ratio':>6s} {'pre-drift pages':>15s}  {'loss: first':>11s} {'ratio':>6s} {'pre-drift pages':>15s}")
+          f"{'ratio':>6s} {'pre-drift pages':>15s}  {'loss: first':>11s} {'ratio':>6s} {'pre-drift pages':>15s}"
+          "  score findings before / after")
     for seed in range(args.seed_base + 101, args.seed_base + 101 + args.drift_seeds):
         cut = args.drift_events // 2
         labels, scores = scored_stream(seed, cut, args.drift_events - cut, model, pos_weight)
@@ -162,8 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          f"{'—' if verdict is None else f'{verdict[1]:.2f}' + ('*' if verdict[2] else ''):>6s} "
                          f"{len(outcome.pages(0, cut)):>15d}")
         e, lo = signals["error_rate"], signals["log_loss"]
+        score_changes = prediction_findings(scores, settings)
+        before_after = f"{sum(i < cut for i in score_changes)} / {sum(i >= cut for i in score_changes)}"
         print(f"{seed:>4d} {e[:cut].mean():>10.4f} → {e[cut:].mean():.4f} {lo[:cut].mean():>9.4f} → "
-              f"{lo[cut:].mean():.4f}  {cells[0]}  {cells[1]}")
+              f"{lo[cut:].mean():.4f}  {cells[0]}  {cells[1]}  {before_after:>15s}")
     return 0
 
 
