@@ -33,3 +33,13 @@ def test_bad_arguments_are_refused(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2 and "streams >= 10,000 events" in capsys.readouterr().err
+
+
+def test_the_score_detector_finds_a_step_and_not_a_constant():
+    from engine.learn.concept_probe import prediction_findings
+
+    rng = np.random.default_rng(5)
+    step = np.concatenate([rng.normal(0.03, 0.01, 20_000), rng.normal(0.06, 0.01, 20_000)]).clip(0, 1)
+    found = prediction_findings(step, LearnSettings())
+    assert found and 20_000 <= found[0] < 21_000
+    assert prediction_findings(np.full(20_000, 0.03), LearnSettings()) == []
