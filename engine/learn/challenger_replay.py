@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.generate.fraud_stream import WARMUP_EVENTS
+from engine.learn.metrics import binary_log_losses
 from engine.learn.settings import ShadowSettings, load_learn_settings
 from models.fraud.features import FEATURE_NAMES, FraudFeatures
 from models.fraud.generator import FraudGenerator
 
-_EPS = 1e-15
 
 
 @dataclass
@@ -64,8 +64,19 @@ def prior_corrected(scores: np.ndarray, pos_weight: float) -> np.ndarray:
 
 def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:
     """Mean log loss."""
-    p = np.clip(scores, _EPS, 1 - _EPS)
-    return float(-(labels * np.log(p) + (1 - labels) * np.log(1 - p)).mean())
+    return float(binary_log_losses(labels, scores).mean())
+
+
+def drifting_events(seed: int, before: int, after: int) -> tuple[list[dict], np.ndarray]:
+    """Events and labels as ``streaminfer generate`` starts (warmed up); the drift knob to 1.0 after ``before``."""
+    generator = FraudGenerator(seed=seed)
+    generator.batch(WARMUP_EVENTS)
+    events, labels = generator.batch(before)
+    if after:
+        generator.set_drift(1.0)
+        later, later_labels = generator.batch(after)
+        events, labels = events + later, np.concatenate([labels, later_labels])
+    return events, labels.astype(np.int64)
 
 
 @dataclass
@@ -83,14 +94,9 @@ def make_replay(seed: int, events: int, drift_at: float, champion_model) -> Repl
     """Generate the stream and score it with the champion."""
     from models.torchscript import score_in_process
 
-    generator = FraudGenerator(seed=seed)
-    generator.batch(WARMUP_EVENTS)  # as `streaminfer generate` (and so the demo) starts: in steady state
     before = int(events * drift_at)
-    first, labels_1 = generator.batch(before)
-    generator.set_drift(1.0)
-    second, labels_2 = generator.batch(events - before)
-    matrix = FraudFeatures().extract(first + second)
-    labels = np.concatenate([labels_1, labels_2]).astype(np.int64)
+    stream, labels = drifting_events(seed, before, events - before)
+    matrix = FraudFeatures().extract(stream)
     replay = Replay(seed, labels, matrix.tolist(), before)
     replay.champion["served"] = score_in_process(champion_model, matrix).ravel().astype(np.float64)
     return replay

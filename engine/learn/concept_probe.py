@@ -28,12 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.generate.fraud_stream import WARMUP_EVENTS
+from engine.learn.metrics import binary_log_losses
 from engine.learn.settings import LearnSettings, load_learn_settings
 from models.fraud.features import FEATURE_NAMES, FraudFeatures
-from models.fraud.generator import FraudGenerator
-
-_EPS = 1e-15
 
 
 @dataclass
@@ -50,9 +47,8 @@ class SignalOutcome:
 
 def champion_signals(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, np.ndarray]:
     """The champion's 0/1 errors and log loss per label, as ``LearnCore`` computes them."""
-    p = np.clip(scores.astype(np.float64), _EPS, 1 - _EPS)
     return {"error_rate": ((scores >= threshold) != (labels == 1)).astype(np.int64),
-            "log_loss": np.where(labels == 1, -np.log(p), -np.log1p(-p))}
+            "log_loss": binary_log_losses(labels, scores)}
 
 
 def prediction_findings(scores: np.ndarray, settings: LearnSettings) -> list[int]:
@@ -92,18 +88,12 @@ def judge(signals: dict[str, np.ndarray], settings: LearnSettings) -> dict[str, 
 
 def scored_stream(seed: int, before: int, after: int, model, pos_weight: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Labels and champion scores of one stream; the drift knob goes to 1.0 after ``before`` events."""
-    from engine.learn.challenger_replay import prior_corrected
+    from engine.learn.challenger_replay import drifting_events, prior_corrected
     from models.torchscript import score_in_process
 
-    generator = FraudGenerator(seed=seed)
-    generator.batch(WARMUP_EVENTS)
-    events, labels = generator.batch(before)
-    if after:
-        generator.set_drift(1.0)
-        later, later_labels = generator.batch(after)
-        events, labels = events + later, np.concatenate([labels, later_labels])
+    events, labels = drifting_events(seed, before, after)
     scores = score_in_process(model, FraudFeatures().extract(events)).ravel().astype(np.float64)
-    return labels.astype(np.int64), scores if pos_weight is None else prior_corrected(scores, pos_weight)
+    return labels, scores if pos_weight is None else prior_corrected(scores, pos_weight)
 
 
 def _ratios(judged: Sequence[tuple[int, float, bool]]) -> str:

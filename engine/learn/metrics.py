@@ -15,6 +15,12 @@ from scipy.stats import rankdata
 _EPS = 1e-15
 
 
+def binary_log_losses(labels: np.ndarray, probas: np.ndarray) -> np.ndarray:
+    """Per-example binary cross-entropy, probabilities clipped so a certain mistake stays finite."""
+    p = np.clip(np.asarray(probas, dtype=np.float64), _EPS, 1 - _EPS)
+    return -np.where(np.asarray(labels) == 1, np.log(p), np.log1p(-p))
+
+
 class RollingBinaryMetrics:
     """ROC AUC, log loss and accuracy of the last ``window`` predictions.
 
@@ -75,8 +81,7 @@ class RollingBinaryMetrics:
         labels, probas = self._arrays()
         if labels.size == 0:
             return None
-        p = np.clip(probas, _EPS, 1 - _EPS)
-        return float(-np.mean(np.where(labels == 1, np.log(p), np.log1p(-p))))
+        return float(binary_log_losses(labels, probas).mean())
 
     def accuracy(self) -> float | None:
         """Share of correct thresholded predictions; ``None`` on an empty window."""
@@ -142,7 +147,7 @@ class TimeWindowedBinaryMetrics:
         logit = np.clip(np.log(p) - np.log1p(-p), -self.LOGIT_LIMIT, self.LOGIT_LIMIT)
         bins = np.minimum(((logit + self.LOGIT_LIMIT) * (self.BINS / (2 * self.LOGIT_LIMIT))).astype(np.int64),
                           self.BINS - 1)
-        loss = -np.where(y == 1, np.log(p), np.log1p(-p))
+        loss = binary_log_losses(y, p)
         correct = (p >= self.threshold) == (y == 1)
         for slot in np.unique(slot_of).tolist():
             mask = slot_of == slot
@@ -191,9 +196,3 @@ class _TimeSlot:
         self.legit += np.bincount(bins[~fraud], minlength=self.legit.size).astype(np.int32)
         self.loss += float(loss.sum())
         self.correct += int(correct.sum())
-
-    def __getstate__(self) -> tuple:
-        return self.frauds, self.legit, self.loss, self.correct
-
-    def __setstate__(self, state: tuple) -> None:
-        self.frauds, self.legit, self.loss, self.correct = state
