@@ -39,3 +39,9 @@ class TopicAdminError(StreaminferError):
     def __init__(self, message: str, *, kafka_code: int | None = None) -> None:
         super().__init__(message)
         self.kafka_code = kafka_code  # librdkafka error code, so callers can tolerate some
+
+
+class ProducerStuckError(StreaminferError):
+    """A blocking librdkafka transactional call did not return within its deadline: the producer is
+    wedged (librdkafka #5456: send_offsets_to_transaction can ignore its timeout after a coordinator
+    restart) and the worker must exit so that a restart resumes from the last commit."""

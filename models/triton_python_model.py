@@ -9,6 +9,7 @@ output names and the feature count are read from the model's ``config.pbtxt``.
 import json
 import os
 import sys
+import time
 import warnings
 
 # The stub's embedded interpreter ignores PYTHONPATH; the server hands over the site-packages that
@@ -39,6 +40,10 @@ class TritonPythonModel:
         self._input_name = config["input"][0]["name"]
         self._output_name = config["output"][0]["name"]
         self._n_features = int(config["input"][0]["dims"][-1])
+        # A drill knob, never set by a shipped config: a model that answers slowly, so back-pressure
+        # can be tested against a real server (config.pbtxt `parameters` key "execute_delay_ms").
+        delay = config.get("parameters", {}).get("execute_delay_ms", {}).get("string_value", "0")
+        self._execute_delay_s = float(delay) / 1000.0
         # One intra-op thread per instance: scale with instance_group count instead,
         # so instances do not fight over cores.
         torch.set_num_threads(1)
@@ -69,6 +74,8 @@ class TritonPythonModel:
             One ``pb_utils.InferenceResponse`` per request, in order: ``score`` ``[n_i, 1]``
             float32, or an error for a malformed request (the others are still served).
         """
+        if self._execute_delay_s:
+            time.sleep(self._execute_delay_s)
         tensors, rows, errors = [], {}, {}
         for position, request in enumerate(requests):
             tensor = pb_utils.get_input_tensor_by_name(request, self._input_name)

@@ -25,6 +25,7 @@ import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
 from engine.alerts.gate import AlertGate
+from engine.ingest.kafka_clients import quiet_client
 from engine.topics.specs import TopicCatalog
 
 log = logging.getLogger("streaminfer.alerts")
@@ -119,7 +120,7 @@ class AlertPublisher:
         self._validate = alert_validator()
         self._producer = producer or Producer({
             "bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-            "client.id": "streaminfer-alerts", **(config or {})})
+            "client.id": "streaminfer-alerts", **quiet_client(), **(config or {})})
         self.delivered = 0
         self.failed = 0
 

@@ -36,3 +36,8 @@ def fraud(
     report = FraudStreamProducer(bootstrap, topic, labels_topic).run(options)
     typer.echo(f"produced {report.events} events ({report.fraud} fraud), {report.malformed} malformed, "
                f"{report.labels} labels in {report.seconds:.1f}s → {topic}")
+    if not report.complete:
+        # Never a silent loss: a record the broker did not acknowledge fails the run.
+        typer.echo(f"error: {report.failed} records failed delivery, {report.unacknowledged} still unacknowledged "
+                   f"after the final flush (first failure: {report.first_failure or 'none'})", err=True)
+        raise typer.Exit(1)

@@ -34,7 +34,7 @@ def _register_optional_groups() -> None:
             continue
         app.add_typer(module.app, name=group)
     for module_name in ("engine.cli.serve_cmd", "engine.cli.demo_cmd", "engine.cli.top_cmd", "engine.cli.bench_cmd",
-                        "engine.cli.learn_cmd", "engine.cli.drift_eval_cmd"):
+                        "engine.cli.learn_cmd", "engine.cli.drift_eval_cmd", "engine.cli.chaos_cmd"):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:

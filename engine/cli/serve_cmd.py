@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -22,7 +23,8 @@ def register(app: typer.Typer) -> None:
 @clear_errors
 def serve(
     pipeline: str = typer.Option("fraud", "--pipeline", "-p", help="Shipped pipeline name or a YAML path."),
-    instance: str = typer.Option(None, "--instance", help="Stable worker id (transactional.id suffix). Default: 0."),
+    instance: str = typer.Option(None, "--instance", help="Stable worker id (transactional.id suffix). Default: 0. "
+                                 "With --workers N, the first of N consecutive numeric ids."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes in the consumer group."),
     delivery: str = typer.Option(None, "--delivery", help="exactly-once | at-least-once (overrides config)."),
     metrics_port: int = typer.Option(None, "--metrics-port", help="Prometheus port (0 = off)."),
@@ -39,22 +41,45 @@ def serve(
     overrides = {"kafka.delivery": delivery, "metrics.port": metrics_port}
     settings = load_pipeline(pipeline, **overrides)  # validate before forking anything
     if workers > 1:
-        raise typer.Exit(_run_workers(pipeline, workers, delivery, settings.metrics.port, log_level))
+        first = _first_instance(instance)
+        raise typer.Exit(_run_workers(pipeline, range(first, first + workers), delivery, settings.metrics.port,
+                                      log_level))
     from engine.logging_setup import configure_logging
     from engine.serve.factory import build_worker
+    from engine.serve.worker import EXIT_PRODUCER_STUCK
 
     configure_logging(log_level)
     worker = build_worker(settings, instance or "0", stop_requested=stop_requested)
     worker.install_signal_handlers()
-    raise typer.Exit(worker.run())
+    code = worker.run()
+    if code == EXIT_PRODUCER_STUCK:
+        # A thread is still inside librdkafka: interpreter shutdown would destroy the producer under
+        # it and hang. Nothing is left to save (nothing uncommitted may commit): leave at once.
+        logging.shutdown()
+        os._exit(code)
+    raise typer.Exit(code)
 
 
-def _run_workers(pipeline: str, workers: int, delivery: str | None, metrics_port: int, log_level: str) -> int:
-    """Supervise N worker processes (instances 0..N-1, metrics on consecutive ports); SIGTERM stops all."""
+def _first_instance(instance: str | None) -> int:
+    """The first instance id of a ``--workers N`` group: ``--instance`` must then be a number."""
+    if instance is None:
+        return 0
+    if not instance.isdigit():
+        raise typer.BadParameter(f"with --workers, --instance must be a number (the first id), got {instance!r}",
+                                 param_hint="--instance")
+    return int(instance)
+
+
+def _run_workers(pipeline: str, instances: range, delivery: str | None, metrics_port: int, log_level: str) -> int:
+    """Supervise one worker process per instance id (metrics on consecutive ports); SIGTERM stops all.
+
+    Each worker keeps its own stable transactional.id, so scaling out on a second host means giving it
+    ids no other host uses (``--workers 2 --instance 2`` runs instances 2 and 3).
+    """
     procs = []
-    for index in range(workers):
+    for position, index in enumerate(instances):
         argv = [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", pipeline, "--instance", str(index),
-                "--log-level", log_level, "--metrics-port", str(metrics_port + index if metrics_port else 0)]
+                "--log-level", log_level, "--metrics-port", str(metrics_port + position if metrics_port else 0)]
         if delivery:
             argv += ["--delivery", delivery]
         procs.append(subprocess.Popen(argv, env=dict(os.environ)))
@@ -68,4 +93,6 @@ def _run_workers(pipeline: str, workers: int, delivery: str | None, metrics_port
     signal.signal(signal.SIGINT, forward)
     while any(proc.poll() is None for proc in procs):
         time.sleep(0.2)
-    return max(proc.returncode or 0 for proc in procs)
+    # A worker killed by a signal has a negative code: report it as the shell would (128 + signal),
+    # never as success.
+    return max(code if code >= 0 else 128 - code for code in (proc.returncode for proc in procs))

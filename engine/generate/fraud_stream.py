@@ -11,6 +11,7 @@ import orjson
 from confluent_kafka import Producer
 
 from engine.generate.malformed import malformed_payload
+from engine.ingest.kafka_clients import quiet_client
 from engine.publish.producer import produce_all
 from engine.publish.records import OutputRecord
 from models.fraud.generator import BLOCK_SIZE, FraudGenerator, make_label
@@ -34,6 +35,15 @@ class GenerateReport:
     seconds: float = 0.0           # whole run, including waiting for the last labels
     produce_seconds: float = 0.0   # until the last event was handed to the producer
     malformed_reasons: dict[str, int] = field(default_factory=dict)
+    acknowledged: int = 0          # records the broker acknowledged (events, malformed and labels)
+    failed: int = 0                # records whose delivery failed for good
+    unacknowledged: int = 0        # still unacknowledged when the final flush gave up
+    first_failure: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """True when every record handed to the producer was acknowledged by the broker."""
+        return not self.failed and not self.unacknowledged
 
 
 @dataclass(frozen=True)
@@ -58,9 +68,13 @@ class FraudStreamProducer:
 
     def __init__(self, bootstrap: str, transactions_topic: str = "fraud.transactions",
                  labels_topic: str = "fraud.labels") -> None:
+        # Idempotent with acks=all: a broker restart mid-run makes librdkafka resend, never duplicate;
+        # a record is only given up after message.timeout.ms (5 min), and then counted as failed.
         self.producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                   "linger.ms": 5, "compression.type": "lz4",
-                                  "queue.buffering.max.messages": 500000})
+                                  "queue.buffering.max.messages": 500000,
+                                  **quiet_client()})
+        self._report: GenerateReport | None = None
         self.transactions_topic = transactions_topic
         self.labels_topic = labels_topic
 
@@ -71,6 +85,7 @@ class FraudStreamProducer:
         ``report`` may be passed in to watch progress from another thread.
         """
         report = report if report is not None else GenerateReport()
+        self._report = report
         generator = FraudGenerator(seed=options.seed, drift=options.drift)
         if options.warmup:
             generator.batch(options.warmup)
@@ -100,7 +115,7 @@ class FraudStreamProducer:
                     heapq.heappush(due_labels, (due, report.events + i, key,
                                                 orjson.dumps(make_label(event, int(label), label_ms))))
             report.fraud += int(labels.sum())
-            produce_all(self.producer, records)
+            produce_all(self.producer, records, self._on_delivery)
             produced += n
             report.events += n
             report.labels += self._release_labels(due_labels, time.monotonic())
@@ -114,9 +129,18 @@ class FraudStreamProducer:
             report.labels += self._release_labels(due_labels, time.monotonic())
             if due_labels:
                 time.sleep(min(0.2, max(0.0, due_labels[0][0] - time.monotonic())))
-        self.producer.flush(60)
+        report.unacknowledged = self.producer.flush(120)
         report.seconds = time.monotonic() - started
         return report
+
+    def _on_delivery(self, error, _message) -> None:
+        report = self._report
+        if error is None:
+            report.acknowledged += 1
+            return
+        report.failed += 1
+        if not report.first_failure:
+            report.first_failure = str(error)
 
     @staticmethod
     def _chunk(options: GenerateOptions) -> int:
@@ -131,5 +155,5 @@ class FraudStreamProducer:
         while due and due[0][0] <= now:
             _, _, key, value = heapq.heappop(due)
             records.append(OutputRecord(self.labels_topic, key, value))
-        produce_all(self.producer, records)
+        produce_all(self.producer, records, self._on_delivery)
         return len(records)

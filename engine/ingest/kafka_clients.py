@@ -9,6 +9,9 @@ from engine.config.pipeline import DeliveryMode, PipelineSettings
 
 log = logging.getLogger("streaminfer.kafka")
 
+#: Largest record the serve producer may write: a 2 MiB dead-letter value plus its headers.
+DEAD_LETTER_MAX_BYTES = 2 * 1024 * 1024 + 64 * 1024
+
 
 def _client_logger(level: int = logging.WARNING) -> logging.Logger:
     logger = logging.getLogger("streaminfer.librdkafka")
@@ -34,8 +37,9 @@ class ThrottledErrorLog:
             log.warning("kafka client: %s", error.str())
 
 
-def _quiet_client() -> dict[str, Any]:
-    # Client-internal logs only from CRIT up; errors arrive through the throttled error_cb.
+def quiet_client() -> dict[str, Any]:
+    """librdkafka properties that route its logs through Python logging (CRIT and up only) and its
+    errors through one throttled ``error_cb`` line, instead of raw ``%3|…|FAIL|…`` lines on stderr."""
     return {"logger": _client_logger(), "log_level": 2, "error_cb": ThrottledErrorLog()}
 
 
@@ -58,7 +62,7 @@ def consumer_config(settings: PipelineSettings, instance: str) -> dict[str, Any]
         "max.poll.interval.ms": kafka.max_poll_interval_ms,
         "fetch.wait.max.ms": 10,
         "queued.min.messages": 20000,
-        **_quiet_client(),
+        **quiet_client(),
         **kafka.client_security(),
     }
 
@@ -75,10 +79,13 @@ def producer_config(settings: PipelineSettings, instance: str) -> dict[str, Any]
         "batch.num.messages": 10000,
         "queue.buffering.max.messages": 200000,
         "compression.type": "lz4",
+        # A dead letter carries the original value: anything the input topic accepted must fit
+        # (topics.yaml: fraud.transactions 1.5 MiB, fraud.dlq 2 MiB). Batches stay at batch.size.
+        "message.max.bytes": DEAD_LETTER_MAX_BYTES,
         # message.timeout < transaction.timeout: a stuck record fails the transaction instead of
         # outliving it (STACK.md pitfalls).
         "message.timeout.ms": max(1000, kafka.transaction_timeout_ms - 5000),
-        **_quiet_client(),
+        **quiet_client(),
         **kafka.client_security(),
     }
     if kafka.delivery == DeliveryMode.EXACTLY_ONCE:

@@ -44,12 +44,25 @@ class ServeMetrics:
         self.breaker_state = Gauge("streaminfer_breaker_state", "0 closed, 1 open, 2 half-open.", labels, **kw).labels(pipeline)
         self._inference_errors = Counter("streaminfer_inference_errors", "Failed Triton requests.", [*labels, "kind"], **kw)
         self._transactions = Counter("streaminfer_transactions", "Kafka transactions by outcome.", [*labels, "outcome"], **kw)
+        self.paused = Gauge("streaminfer_consumption_paused", "1 while the worker has paused its partitions.",
+                            labels, **kw).labels(pipeline)
+        self._pauses = Counter("streaminfer_consumption_pauses", "Times consumption paused, by cause "
+                               "(backlog: too much buffered; breaker: Triton down).", [*labels, "reason"], **kw)
+        self.buffered = Gauge("streaminfer_buffered_records", "Records consumed and not yet published.",
+                              labels, **kw).labels(pipeline)
+        self.producer_queue_full = Counter("streaminfer_producer_queue_full", "Times the producer's local queue "
+                                           "was full (BufferError) and the worker waited for deliveries.",
+                                           labels, **kw).labels(pipeline)
         self.rewinds = Counter("streaminfer_rewinds", "Times the worker rewound to committed offsets.", labels, **kw).labels(pipeline)
         self._pipeline = pipeline
 
     def dead_letter(self, reason: str, count: int = 1) -> None:
         """Count ``count`` dead letters for ``reason``."""
         self._dead_letters.labels(self._pipeline, reason).inc(count)
+
+    def paused_for(self, reason: str) -> None:
+        """Count one pause of consumption for ``reason`` (``backlog`` or ``breaker``)."""
+        self._pauses.labels(self._pipeline, reason).inc()
 
     def inference_error(self, kind: str) -> None:
         """Count a failed Triton request (``unavailable`` or ``model_error``)."""

@@ -9,9 +9,14 @@ from confluent_kafka import Producer
 from engine.publish.records import OutputRecord
 
 
-def produce_all(producer: Producer, records: list[OutputRecord], on_delivery: Callable | None = None) -> None:
-    """Enqueue every record; blocks (serving delivery callbacks) while librdkafka's queue is full."""
+def produce_all(producer: Producer, records: list[OutputRecord], on_delivery: Callable | None = None) -> int:
+    """Enqueue every record, in order; blocks (serving delivery callbacks) while librdkafka's queue is full.
+
+    Returns:
+        How many times the queue was full (each time the call polled for deliveries and retried).
+    """
     produce = producer.produce
+    full = 0
     for record in records:
         while True:
             try:
@@ -24,5 +29,7 @@ def produce_all(producer: Producer, records: list[OutputRecord], on_delivery: Ca
                     produce(record.topic, record.value, record.key, headers=record.headers)
                 break
             except BufferError:
+                full += 1
                 producer.poll(0.05)  # frees queue space as deliveries complete
     producer.poll(0)
+    return full

@@ -4,13 +4,15 @@ producer, offsets stored only after every output of a batch was acknowledged).""
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
-from engine.errors import FencedError
+from engine.errors import FencedError, ProducerStuckError
 from engine.publish.producer import produce_all
 from engine.publish.records import OutputRecord
 from engine.serve.offsets import OffsetLedger
@@ -18,8 +20,58 @@ from engine.serve.offsets import OffsetLedger
 log = logging.getLogger("streaminfer.serve")
 
 
+#: Timeout of each send_offsets / commit / abort call. They take milliseconds when the broker is up; a
+#: call that times out is retried (retriable) or aborts the transaction, and one that overruns this
+#: plus BoundedCalls.grace_s is a wedged producer (exit 4): 15 s without progress at most.
+CALL_TIMEOUT_S = 10.0
+
+#: Errors that mean a newer producer owns this transactional.id (or the broker bumped the epoch).
+_FENCING_CODES = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
+
+
 class RewindRequired(Exception):
     """The uncommitted outputs were dropped; the worker must rewind to committed offsets."""
+
+
+class BoundedCalls:
+    """Runs blocking librdkafka calls on one daemon thread and waits at most a deadline for each.
+
+    librdkafka's transactional calls take a timeout, but some ignore it (librdkafka #5456): after a
+    broker restart ``send_offsets_to_transaction(…, 30)`` was seen blocking for minutes. A call that
+    overruns its deadline raises :class:`ProducerStuckError`; the thread stays behind in the C call,
+    which is why it is a daemon and why the worker then exits instead of carrying on.
+    """
+
+    def __init__(self, grace_s: float = 5.0) -> None:
+        self.grace_s = grace_s
+        self._requests: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="librdkafka-calls", daemon=True)
+        self._thread.start()
+        self.stuck = False
+
+    def _serve(self) -> None:
+        while True:
+            call, done, outcome = self._requests.get()
+            try:
+                outcome.append((True, call()))
+            except BaseException as exc:  # noqa: BLE001 — handed back to the caller's thread
+                outcome.append((False, exc))
+            done.set()
+
+    def run(self, call, timeout_s: float, what: str):
+        """Run ``call()`` (which itself times out after ``timeout_s``); re-raise what it raised."""
+        if self.stuck:
+            raise ProducerStuckError(f"{what}: the producer is stuck in an earlier call")
+        done, outcome = threading.Event(), []
+        self._requests.put((call, done, outcome))
+        if not done.wait(timeout_s + self.grace_s):
+            self.stuck = True
+            raise ProducerStuckError(f"{what} did not return within {timeout_s + self.grace_s:.0f} s "
+                                     f"(its own timeout is {timeout_s:.0f} s)")
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
 
 class TransactionalDelivery:
@@ -37,14 +89,27 @@ class TransactionalDelivery:
         self.metrics = metrics
         self._in_transaction = False
         self._last_commit = time.monotonic()
-        self._call(lambda: self.producer.init_transactions(30))
+        self._calls = BoundedCalls()
+        self._call(lambda: self._calls.run(lambda: self.producer.init_transactions(30), 30, "init_transactions"))
 
     def publish(self, records: list[OutputRecord], positions: dict) -> None:
         """Produce a batch's outputs inside the open transaction (opening one if needed)."""
         if not self._in_transaction:
             self._call(self.producer.begin_transaction)
             self._in_transaction = True
-        produce_all(self.producer, records)
+        try:
+            full = produce_all(self.producer, records)
+        except KafkaException as exc:
+            # produce() refuses records once the transaction failed: _STATE after an earlier record
+            # failed delivery (abort and rewind), _FATAL / _FENCED after fencing (exit).
+            error: KafkaError = exc.args[0]
+            if error.fatal() or error.code() in _FENCING_CODES or error.code() == KafkaError._FATAL:
+                raise FencedError(f"producer fenced: {error.str()}") from None
+            log.warning("produce refused, aborting the transaction: %s", error.str())
+            self.abort()
+            raise RewindRequired(error.str()) from None
+        if full:
+            self.metrics.producer_queue_full.inc()
         self.ledger.published(positions)
 
     def commit_due(self) -> bool:
@@ -59,9 +124,12 @@ class TransactionalDelivery:
         offsets = self.ledger.to_commit()
         try:
             if offsets:
-                self._retrying(lambda: self.producer.send_offsets_to_transaction(
-                    offsets, consumer.consumer_group_metadata(), 30))
-            self._retrying(lambda: self.producer.commit_transaction(30))
+                metadata = consumer.consumer_group_metadata()
+                self._retrying(lambda: self._calls.run(
+                    lambda: self.producer.send_offsets_to_transaction(offsets, metadata, CALL_TIMEOUT_S),
+                    CALL_TIMEOUT_S, "send_offsets_to_transaction"))
+            self._retrying(lambda: self._calls.run(lambda: self.producer.commit_transaction(CALL_TIMEOUT_S),
+                                                   CALL_TIMEOUT_S, "commit_transaction"))
         except RewindRequired:
             self.abort()
             raise
@@ -70,10 +138,11 @@ class TransactionalDelivery:
         self.metrics.transaction("committed")
 
     def abort(self) -> None:
-        """Abort the open transaction (if any) and forget its outputs."""
+        """Abort the open transaction (if any) and forget its outputs (FencedError when the producer is
+        fenced: nothing of it can commit any more, which is what an abort wants)."""
         if self._in_transaction:
             try:
-                self._call(lambda: self.producer.abort_transaction(30))
+                self._abort_retrying()
             finally:
                 self._in_transaction = False
                 self.ledger.drop_pending()
@@ -81,14 +150,33 @@ class TransactionalDelivery:
         self.ledger.drop_pending()
 
     def close(self) -> None:
-        """Flush what is left (nothing after a commit)."""
-        self.producer.flush(10)
+        """Flush what is left (nothing after a commit); a fenced producer has nothing left to flush."""
+        if self._calls.stuck:
+            return  # a thread is inside librdkafka: touching the producer again could block forever
+        try:
+            self.producer.flush(10)
+        except KafkaException as exc:
+            log.warning("producer close: %s", exc.args[0].str())
 
     def poll(self) -> None:
         """Serve delivery callbacks."""
         self.producer.poll(0)
 
     # -- error policy -------------------------------------------------------------------
+    def _abort_retrying(self) -> None:
+        for attempt in range(5):
+            try:
+                self._calls.run(lambda: self.producer.abort_transaction(CALL_TIMEOUT_S), CALL_TIMEOUT_S,
+                                "abort_transaction")
+                return
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.fatal() or error.code() in _FENCING_CODES:
+                    raise FencedError(f"producer fenced: {error.str()}") from None
+                if not error.retriable() or attempt == 4:
+                    raise
+                time.sleep(0.1 * 2**attempt)
+
     def _retrying(self, call) -> None:
         for attempt in range(5):
             try:
@@ -96,13 +184,13 @@ class TransactionalDelivery:
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
-                if error.fatal() or error.code() in (KafkaError._FENCED, KafkaError.PRODUCER_FENCED,
-                                                     KafkaError.INVALID_PRODUCER_EPOCH):
+                if error.fatal() or error.code() in _FENCING_CODES:
                     raise FencedError(f"producer fenced: {error.str()}") from None
                 if error.txn_requires_abort():
                     log.warning("transaction must abort: %s", error.str())
                     raise RewindRequired(error.str()) from None
                 if error.retriable() and attempt < 4:
+                    log.warning("transaction call failed, retrying (attempt %d): %s", attempt + 1, error.str())
                     time.sleep(0.1 * 2**attempt)
                     continue
                 raise RewindRequired(error.str()) from None
@@ -145,7 +233,15 @@ class AtLeastOnceDelivery:
             if error is not None:
                 acks.failed = str(error)
 
-        produce_all(self.producer, records, on_delivery)
+        try:
+            full = produce_all(self.producer, records, on_delivery)
+        except KafkaException as exc:
+            # A record librdkafka refuses outright (too large, unknown topic): nothing of this batch is
+            # stored, so a rewind re-reads it; records already enqueued may land (duplicates are allowed).
+            self.abort()
+            raise RewindRequired(f"produce refused: {exc.args[0].str()}") from None
+        if full:
+            self.metrics.producer_queue_full.inc()
         self._awaiting.append(acks)
 
     def commit_due(self) -> bool:

@@ -58,10 +58,10 @@ class HotPathAlerts:
         })
 
     # -- judgement (once per window) ----------------------------------------------------------
-    def tick(self) -> None:
-        """Judge the window if it is over, then start a new one."""
+    def tick(self, final: bool = False) -> None:
+        """Judge the window if it is over (or, ``final``, whatever it holds), then start a new one."""
         now = self._clock()
-        if now - self._window_start < self.settings.window_s:
+        if now - self._window_start < self.settings.window_s and not final:
             return
         s, span = self.settings, now - self._window_start
         window = {"seconds": round(span, 1), "events": self._consumed}
@@ -88,7 +88,9 @@ class HotPathAlerts:
         self._window_start, self._consumed, self._dead, self._latencies = now, 0, {}, []
 
     def close(self) -> None:
-        """Deliver what is pending (bounded)."""
+        """Judge the last, partial window (a burst just before shutdown still pages), then deliver
+        what is pending (bounded)."""
+        self.tick(final=True)
         if self.manager is not None and self.manager.publisher is not None:
             self.manager.publisher.close(timeout=5.0)
 

@@ -20,10 +20,10 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 from engine.batching.batch_builder import BatchBuilder
 from engine.batching.micro_batch import MicroBatch
 from engine.config.pipeline import DeliveryMode, PipelineSettings
-from engine.errors import FencedError
+from engine.errors import FencedError, ProducerStuckError
 from engine.inference.circuit_breaker import BreakerState, CircuitBreaker
 from engine.inference.triton_client import InferenceOutcome, TritonInferenceClient
-from engine.ingest.kafka_clients import consumer_config, producer_config
+from engine.ingest.kafka_clients import consumer_config, producer_config, transactional_id
 from engine.metrics.serve_metrics import ServeMetrics
 from engine.publish.records import RecordContext, batch_records
 from engine.serve.delivery import AtLeastOnceDelivery, RewindRequired, TransactionalDelivery
@@ -31,6 +31,10 @@ from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.offsets import OffsetLedger
 
 log = logging.getLogger("streaminfer.serve")
+
+#: Exit codes of ``serve`` besides 0 (drained) and 2 (bad configuration): restart the worker on either.
+EXIT_FENCED = 3
+EXIT_PRODUCER_STUCK = 4
 
 
 class ServeWorker:
@@ -65,6 +69,7 @@ class ServeWorker:
         self._next_publish = 1
         self._epoch = 0
         self._paused = False
+        self._fenced = False
         self._stopping = stop_requested or threading.Event()
         self.alerts = alerts
         self._last_lag = 0.0
@@ -100,8 +105,20 @@ class ServeWorker:
             log.info("drained and committed; exiting")
             return 0
         except FencedError as exc:
-            log.error("fenced, exiting without committing: %s", exc)
-            return 3
+            self._fenced = True  # closing the consumer runs on_revoke: it must not try to commit
+            # librdkafka reports both causes as the same fatal _FENCED error, so name both: a newer
+            # worker with this transactional.id took over (a zombie must die), or this worker stalled
+            # past transaction.timeout.ms and the broker aborted its transaction and bumped the epoch.
+            log.error("fenced, exiting without committing: %s — either another worker with transactional.id %s "
+                      "took over, or this one stalled longer than kafka.transaction_timeout_ms (%d ms); a restart "
+                      "resumes from the last commit", exc, transactional_id(s, self.instance),
+                      s.kafka.transaction_timeout_ms)
+            return EXIT_FENCED
+        except ProducerStuckError as exc:
+            self._fenced = True  # nothing may commit; the next owner starts from the last commit
+            log.error("exiting: %s — the producer is wedged inside librdkafka; a restart resumes from the "
+                      "last commit", exc)
+            return EXIT_PRODUCER_STUCK
         finally:
             self._close()
 
@@ -133,8 +150,12 @@ class ServeWorker:
     def _poll(self) -> None:
         consumer = self.consumer
         backlog = len(self.builder) + sum(len(b.messages) for b in self._pending.values())
+        self.metrics.buffered.set(backlog)
         limit = self.settings.batching.max_rows * (self.settings.batching.max_in_flight + 2)
-        self._set_paused(backlog >= limit or not self.breaker.allows_requests())
+        if not self.breaker.allows_requests():
+            self._set_paused(True, "breaker")
+        else:
+            self._set_paused(backlog >= limit, "backlog")
         if not self.breaker.allows_requests():
             timeout = 0.05  # Triton is down: keep the group membership alive, nothing else to do
         elif self._in_flight and (self._paused or len(self._in_flight) >= self.settings.batching.max_in_flight):
@@ -163,15 +184,18 @@ class ServeWorker:
         self.ledger.observe_consumed(good)
         self.builder.add(good)
 
-    def _set_paused(self, paused: bool) -> None:
+    def _set_paused(self, paused: bool, reason: str) -> None:
+        """Pause or resume the whole assignment; librdkafka keeps polling the group either way."""
         if paused == self._paused:
             return
         assignment = self.consumer.assignment()
         if paused:
             self.consumer.pause(assignment)
+            self.metrics.paused_for(reason)
         else:
             self.consumer.resume(assignment)
         self._paused = paused
+        self.metrics.paused.set(int(paused))
 
     def _dispatch(self) -> None:
         """Send retries (oldest first) and new batches while the breaker and in-flight cap allow."""
@@ -195,6 +219,8 @@ class ServeWorker:
             self._pending[batch.seq] = batch
             if batch.needs_inference:
                 self._submit(batch)
+                if self.breaker.state == BreakerState.HALF_OPEN:
+                    return  # one trial request while half-open
             else:
                 batch.scores = batch.features[:0, 0]  # no rows: publishable at once
 
@@ -329,6 +355,8 @@ class ServeWorker:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Cooperative revoke: commit what is done, then rewind the partitions we keep."""
         log.info("revoked %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+        if self._fenced:
+            return  # exiting after fencing: nothing may commit, the next owner starts from the last commit
         self._drain(timeout_s=5.0)
         self._commit(final=True)
         self._discard_unpublished()
@@ -340,9 +368,11 @@ class ServeWorker:
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Partitions lost (session expired): their outputs must not commit — abort and rewind."""
-        log.warning("lost %s", [f"{tp.topic}[{tp.partition}]" for tp in partitions])
+        log.warning("lost %s: aborting the open transaction and rewinding",
+                    [f"{tp.topic}[{tp.partition}]" for tp in partitions])
         lost = {(tp.topic, tp.partition) for tp in partitions}
         kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in lost]
+        self.metrics.rewinds.inc()
         self.delivery.abort()
         self._discard_unpublished()
         self.ledger.forget(partitions)

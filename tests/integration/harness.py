@@ -1,34 +1,70 @@
 """Helpers for hot-path integration tests: a private pipeline (own topics, group, transactional ids),
-serve workers as real subprocesses, producers of good/bad input, and a read_committed verifier."""
+serve workers as real subprocesses (``engine.chaos.faults.ServeProcess``), producers of good input,
+committed-output watchers and the delivery invariant (``engine.chaos``)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
+import socket
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 import yaml
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
+from prometheus_client.parser import text_string_to_metric_families
 
+from engine.chaos.faults import ServeProcess
+from engine.chaos.invariant import InvariantReport, check_invariant
+from engine.chaos.watch import CommittedRecord, CommittedTopicWatcher, input_positions, read_committed
 from models.fraud.generator import FraudGenerator
+
+Output = CommittedRecord  # what the readers return: topic, partition, offset, key, value, headers
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for a worker's /metrics)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def scrape(port: int) -> dict[str, float]:
+    """``/metrics`` of a worker as {'name{label="v",...}': value} (labels sorted; pipeline dropped)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()) if k != "pipeline")
+            values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return values
+
+
+def metric(port: int, key: str, default: float = 0.0) -> float:
+    """One value from a worker's ``/metrics``; ``default`` while the endpoint is not up yet."""
+    try:
+        return scrape(port).get(key, default)
+    except OSError:  # URLError, connection refused or reset: the worker is still starting
+        return default
 
 
 @dataclass
-class Output:
-    """One record read back from the score or dead-letter topic."""
+class Watch:
+    """Committed-output watchers on a pipeline's score and dead-letter topics, started before any worker."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: dict[str, str] = field(default_factory=dict)
+    scores: CommittedTopicWatcher
+    dead: CommittedTopicWatcher
+
+    def answered(self) -> int:
+        """Scores plus dead letters committed so far."""
+        return self.scores.count() + self.dead.count()
+
+    def stop(self) -> None:
+        """Stop both readers."""
+        self.scores.stop()
+        self.dead.stop()
 
 
 @dataclass
@@ -43,40 +79,33 @@ class PrivatePipeline:
     alerts: str
     bootstrap: str
     log_dir: Path
-    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+    workers: list[ServeProcess] = field(default_factory=list)
+    watches: list[Watch] = field(default_factory=list)
 
     # -- workers ----------------------------------------------------------------------------
-    def start_worker(self, instance: str = "0", *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    def start_worker(self, instance: str = "0", *extra: str, env: dict[str, str] | None = None,
+                     metrics_port: int = 0) -> ServeProcess:
         """Start ``streaminfer serve`` for this pipeline as a subprocess (logs under log_dir)."""
-        log = (self.log_dir / f"worker-{instance}-{len(self.workers)}.log").open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", str(self.config_path),
-             "--instance", instance, "--metrics-port", "0", *extra],
-            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True,
-        )
-        self.workers[f"{instance}-{len(self.workers)}"] = proc
-        return proc
+        args = ["--pipeline", str(self.config_path), "--instance", instance, "--metrics-port", str(metrics_port),
+                *extra]
+        log = self.log_dir / f"worker-{instance}-{len(self.workers)}.log"
+        self.workers.append(ServeProcess(args, log, env).start())
+        return self.workers[-1]
 
-    def kill9(self, proc: subprocess.Popen) -> None:
+    def kill9(self, worker: ServeProcess) -> None:
         """SIGKILL: no drain, no commit — what a crash looks like."""
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        worker.kill9()
 
-    def stop(self, proc: subprocess.Popen, timeout_s: float = 60.0) -> int:
+    def stop(self, worker: ServeProcess, timeout_s: float = 60.0) -> int:
         """SIGTERM and wait: the worker drains, commits and exits 0."""
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        return proc.wait(timeout=timeout_s)
+        return worker.terminate(timeout_s)
 
     def stop_all(self) -> None:
-        """Stop every worker still running (test teardown)."""
-        for proc in self.workers.values():
-            if proc.poll() is None:
-                try:
-                    self.stop(proc, timeout_s=40)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+        """Stop every worker still running (test teardown), then the watchers."""
+        for worker in self.workers:
+            worker.ensure_stopped()
+        for watch in self.watches:
+            watch.stop()
 
     def logs(self) -> str:
         """Every worker log, for assertion messages."""
@@ -101,35 +130,36 @@ class PrivatePipeline:
                 ahead = len(events) / rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
-        producer.flush(30)
+        assert producer.flush(60) == 0, "input not acknowledged"
         return events
 
     # -- verification -----------------------------------------------------------------------
+    def watch(self) -> Watch:
+        """Start following the score and dead-letter topics (stopped at teardown)."""
+        watch = Watch(CommittedTopicWatcher(self.bootstrap, self.output).start(),
+                      CommittedTopicWatcher(self.bootstrap, self.dead_letter).start())
+        self.watches.append(watch)
+        return watch
+
     def read(self, topic: str, expected: int, timeout_s: float = 120.0, quiet_s: float = 3.0) -> list[Output]:
         """Read ``topic`` from the beginning with read_committed until ``expected`` records arrived and
         nothing more came for ``quiet_s`` (so duplicates would be seen), or the timeout passed."""
-        consumer = Consumer({"bootstrap.servers": self.bootstrap, "group.id": f"verify-{uuid.uuid4().hex[:8]}",
-                             "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-                             "enable.auto.commit": False})
-        try:
-            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-            consumer.assign([TopicPartition(topic, p, 0) for p in metadata.partitions])
-            out: list[Output] = []
-            deadline = time.monotonic() + timeout_s
-            last_new = time.monotonic()
-            while time.monotonic() < deadline:
-                batch = consumer.consume(1000, timeout=0.3)
-                for m in batch:
-                    if m.error() is None:
-                        headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (m.headers() or [])}
-                        out.append(Output(topic, m.partition(), m.offset(), m.key(), m.value(), headers))
-                if batch:
-                    last_new = time.monotonic()
-                elif len(out) >= expected and time.monotonic() - last_new >= quiet_s:
-                    break
-            return out
-        finally:
-            consumer.close()
+        return read_committed(self.bootstrap, topic, expected, timeout_s=timeout_s, quiet_s=quiet_s)
+
+    def invariant(self, expected_inputs: int, scores: list[Output], dead: list[Output] = ()) -> InvariantReport:
+        """Every committed input offset answered exactly once, in order (see ``engine.chaos.invariant``)."""
+        inputs = input_positions(self.read(self.input, expected_inputs, timeout_s=60, quiet_s=0.5))
+        assert len(inputs) == expected_inputs, f"{len(inputs)} input records on the topic, {expected_inputs} sent"
+        return check_invariant(inputs, scores, dead, input_topic=self.input)
+
+    def settle_and_check(self, watch: Watch, expected_inputs: int, timeout_s: float = 150.0) -> list[Output]:
+        """After every worker has stopped: wait for quiet outputs, assert the full invariant; returns scores."""
+        assert not any(w.running() for w in self.workers), "stop every worker before the final check"
+        dead = watch.dead.settle(0, quiet_s=1.0, timeout_s=30)
+        scores = watch.scores.settle(expected_inputs - len(dead), quiet_s=3.0, timeout_s=timeout_s)
+        report = self.invariant(expected_inputs, scores, dead)
+        assert report.ok, report.summary() + "\n" + self.logs()
+        return scores
 
 
 def assert_exactly_once_in_order(events: list[dict], scores: list[Output]) -> None:

@@ -1,28 +1,44 @@
-"""Exactly-once under failure: killed workers, a Triton outage and a rebalance lose nothing and
-duplicate nothing, as seen by a read_committed reader; each partition stays in input order."""
+"""Exactly-once under failure: killed workers, a Triton outage, a rebalance and SIGTERM lose nothing
+and duplicate nothing, as seen by a read_committed reader after every worker has stopped; each
+partition stays in input order. Every test first proves that its failure happened mid-stream: the
+worker owned partitions and had committed output, and input was still arriving."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-from tests.integration.harness import alerts_of, assert_exactly_once_in_order
+from tests.integration.harness import alerts_of, assert_exactly_once_in_order, free_port, scrape
+
+FAST_GROUP = {"session_timeout_ms": 6000}  # the broker's minimum: a dead member leaves the group in 6 s
 
 
 class BackgroundProducer:
     """Produces events at a steady rate on a thread while the test breaks things."""
 
     def __init__(self, pipeline, count: int, seed: int, rate: float) -> None:
+        self.count = count
         self.events: list[dict] = []
         self._thread = threading.Thread(
             target=lambda: self.events.extend(pipeline.produce_events(count, seed=seed, rate=rate)), daemon=True)
+        self._started = 0.0
+        self.rate = rate
 
     def __enter__(self) -> "BackgroundProducer":
+        self._started = time.monotonic()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._thread.join(timeout=120)
+
+    def running(self) -> bool:
+        """True while input is still being produced."""
+        return self._thread.is_alive()
+
+    def produced_so_far(self) -> int:
+        """Roughly how many events were sent (from the pacing)."""
+        return min(self.count, int((time.monotonic() - self._started) * self.rate))
 
     def wait(self) -> list[dict]:
         self._thread.join(timeout=120)
@@ -30,36 +46,61 @@ class BackgroundProducer:
         return self.events
 
 
+def kill_mid_stream(p, watch, worker, producer: BackgroundProducer, min_new_outputs: int = 300) -> int:
+    """Wait until ``worker`` owns partitions and committed ``min_new_outputs`` more outputs, then SIGKILL
+    it; assert it died mid-stream (input still arriving, outputs short of the input). Returns the
+    committed output count at the kill."""
+    before = watch.answered()
+    worker.wait_for_assignment(timeout_s=60)
+    reached = watch.scores.wait_for(before + min_new_outputs, timeout_s=60)
+    assert reached >= before + min_new_outputs, f"worker produced nothing before the kill\n{p.logs()}"
+    assert producer.running(), "the kill must land while input is still arriving"
+    p.kill9(worker)
+    at_kill = watch.answered()
+    assert at_kill < producer.produced_so_far() < producer.count, (at_kill, producer.produced_so_far())
+    return at_kill
+
+
 def test_kill_dash_nine_twice_then_restart(pipeline) -> None:
-    p = pipeline("kill9")
-    with BackgroundProducer(p, count=12_000, seed=21, rate=1500) as producer:
+    p = pipeline("kill9", kafka=FAST_GROUP)
+    watch = p.watch()
+    with BackgroundProducer(p, count=30_000, seed=21, rate=1500) as producer:
         worker = p.start_worker("0")
-        time.sleep(3.0)
-        p.kill9(worker)  # mid-stream, transaction open
+        kill_mid_stream(p, watch, worker, producer)  # transaction open, offsets uncommitted
         worker = p.start_worker("0")  # same transactional.id: fences and aborts the zombie's transaction
-        time.sleep(3.5)
-        p.kill9(worker)
+        kill_mid_stream(p, watch, worker, producer)
         worker = p.start_worker("0")
+        worker.wait_for_assignment(timeout_s=60)
         events = producer.wait()
-    scores = p.read(p.output, expected=len(events), timeout_s=150)
+    watch.scores.wait_for(len(events), timeout_s=150)
     assert p.stop(worker) == 0, p.logs()
+    scores = p.settle_and_check(watch, len(events))
     assert_exactly_once_in_order(events, scores)
 
 
 def test_triton_outage_mid_stream(pipeline, stack) -> None:
     p = pipeline("outage")
+    watch = p.watch()
     triton = stack.triton
-    with BackgroundProducer(p, count=8_000, seed=22, rate=800) as producer:
+    with BackgroundProducer(p, count=10_000, seed=22, rate=800) as producer:
         worker = p.start_worker("0")
-        time.sleep(3.0)
+        worker.wait_for_assignment(timeout_s=60)
+        assert watch.scores.wait_for(300, timeout_s=60) >= 300, p.logs()
         assert triton.process.stop(grace_s=10)
-        time.sleep(4.0)  # events keep arriving while Triton is down
-        assert worker.poll() is None, "the worker must survive the outage\n" + p.logs()
-        triton.start()
-        stack.wait_ready()
+        try:
+            time.sleep(4.0)  # events keep arriving while Triton is down
+            assert worker.running(), "the worker must survive the outage\n" + p.logs()
+            stalled = watch.answered()
+            time.sleep(1.0)
+            assert watch.answered() == stalled, "nothing can be scored while Triton is down"
+            assert producer.running(), "the outage must be mid-stream"
+        finally:
+            triton.start()  # a failure above must not leave Triton down for every later test
+            stack.wait_ready()
         events = producer.wait()
-    scores = p.read(p.output, expected=len(events), timeout_s=180)
+    watch.scores.wait_for(len(events), timeout_s=180)
     assert p.stop(worker) == 0, p.logs()
+    scores = p.settle_and_check(watch, len(events))
     assert_exactly_once_in_order(events, scores)
     logs = p.logs()
     assert "circuit breaker OPEN" in logs and "half-open" in logs
@@ -71,31 +112,48 @@ def test_triton_outage_mid_stream(pipeline, stack) -> None:
 
 def test_rebalance_from_one_to_two_workers(pipeline) -> None:
     p = pipeline("rebalance", partitions=4)
-    with BackgroundProducer(p, count=10_000, seed=23, rate=1500) as producer:
-        first = p.start_worker("0")
-        time.sleep(3.0)
-        second = p.start_worker("1")  # cooperative-sticky: some partitions move to the new worker
+    watch = p.watch()
+    ports = free_port(), free_port()
+    with BackgroundProducer(p, count=24_000, seed=23, rate=1500) as producer:
+        first = p.start_worker("0", metrics_port=ports[0])
+        assert len(first.wait_for_assignment()) == 4, first.partition_events()
+        assert watch.scores.wait_for(300, timeout_s=60) >= 300, p.logs()
+        second = p.start_worker("1", metrics_port=ports[1])  # cooperative-sticky: some partitions move
+        taken = second.wait_for_assignment(timeout_s=60)
+        first.wait_until(lambda: any(e == "revoked" for e, _ in first.partition_events()), 30, "a revoke")
+        revoked = {tp for e, tps in first.partition_events() if e == "revoked" for tp in tps}
+        assert first.running() and second.running(), "both workers must be alive during the hand-over"
+        kept = first.owned_partitions()
+        assert taken == revoked and taken and kept and not kept & taken and len(kept | taken) == 4, (
+            first.partition_events(), second.partition_events())
+        assert producer.running(), "input must keep arriving across the hand-over"
+        at_handover = watch.answered()
         events = producer.wait()
-    scores = p.read(p.output, expected=len(events), timeout_s=150)
+    watch.scores.wait_for(len(events), timeout_s=150)
+    scored_by_second = scrape(ports[1])["streaminfer_events_scored_total"]
+    assert scored_by_second > 0, "the new owner must have scored its partitions"
+    assert at_handover < len(events)
     assert p.stop(first) == 0 and p.stop(second) == 0, p.logs()
+    scores = p.settle_and_check(watch, len(events))
     assert_exactly_once_in_order(events, scores)
-    assert "revoked" in p.logs(), "the second worker must have taken partitions over"
 
 
 def test_sigterm_mid_stream_drains_commits_and_exits_zero(pipeline) -> None:
     p = pipeline("sigterm")
+    watch = p.watch()
     warmup = p.produce_events(200, seed=25)
     worker = p.start_worker("0")
-    assert len(p.read(p.output, expected=len(warmup), timeout_s=90, quiet_s=0.2)) == len(warmup), p.logs()
+    assert watch.scores.wait_for(len(warmup), timeout_s=90) == len(warmup), p.logs()
     with BackgroundProducer(p, count=12_000, seed=24, rate=2000) as producer:
-        time.sleep(2.0)  # input keeps arriving: batches are in flight when SIGTERM lands
+        assert watch.scores.wait_for(len(warmup) + 500, timeout_s=60) >= len(warmup) + 500, p.logs()
         assert p.stop(worker) == 0, "SIGTERM must drain, commit and exit 0\n" + p.logs()
-        assert "drained and committed" in p.logs()
-        partial = p.read(p.output, expected=1, timeout_s=10, quiet_s=1.0)
+        assert "drained and committed" in worker.log()
+        partial = watch.scores.settle(1, quiet_s=1.0, timeout_s=10)
         events = warmup + producer.wait()
     assert len(warmup) < len(partial) < len(events), "stopped mid-stream"
 
     worker = p.start_worker("0")  # picks up exactly where the committed offsets are
-    scores = p.read(p.output, expected=len(events), timeout_s=120)
+    watch.scores.wait_for(len(events), timeout_s=120)
     assert p.stop(worker) == 0, p.logs()
+    scores = p.settle_and_check(watch, len(events))
     assert_exactly_once_in_order(events, scores)

@@ -69,3 +69,14 @@ def test_breaker_opening_is_inference_down_critical() -> None:
     alerts.breaker_opened(3, "again")  # deduplicated within the cooldown
     assert [(a.kind, a.severity, a.subject) for a in manager.sent] == [("inference_down", "critical", "fraud")]
     VALIDATE(manager.sent[0].to_record())
+
+
+def test_a_burst_just_before_shutdown_is_judged_when_closing() -> None:
+    clock = Clock()
+    alerts, manager = _alerts(clock)
+    alerts.observe_batch(1000, {"not_json": 300}, np.full(1000, 0.01), "1")
+    clock.now = 0.5  # stopped half a second into the window
+    alerts.tick()
+    assert manager.sent == []
+    alerts.close()
+    assert [a.kind for a in manager.sent] == ["error_rate"], "the partial last window must still page"

@@ -35,3 +35,23 @@ def test_forget_drops_revoked_partitions() -> None:
     ledger.forget([TopicPartition("in", 0)])
     assert ledger.to_commit() == []
     assert [(t.partition, t.offset) for t in ledger.rewind_targets([TopicPartition("in", 0), TopicPartition("in", 1)])] == [(1, 1)]
+
+
+def test_a_commit_moves_only_the_partitions_it_published() -> None:
+    ledger = OffsetLedger()
+    ledger.observe_consumed([_msg(0, 10), _msg(1, 3)])
+    ledger.published({("in", 0): 11})
+    ledger.published({("in", 0): 13})  # a later batch of the same partition: the latest position wins
+    assert [(t.partition, t.offset) for t in ledger.to_commit()] == [(0, 13)]
+    ledger.mark_committed()
+    assert ledger.committed == {("in", 0): 13, ("in", 1): 3}
+
+
+def test_a_forgotten_partition_takes_its_target_from_the_next_record_consumed() -> None:
+    ledger = OffsetLedger()
+    ledger.observe_consumed([_msg(0, 10)])
+    ledger.published({("in", 0): 12})
+    ledger.mark_committed()
+    ledger.forget([TopicPartition("in", 0)])  # revoked, later assigned back at the group's offset
+    ledger.observe_consumed([_msg(0, 40), _msg(0, 41)])
+    assert [(t.partition, t.offset) for t in ledger.rewind_targets([TopicPartition("in", 0)])] == [(0, 40)]
