@@ -33,6 +33,9 @@ class RewindRequired(Exception):
     """The uncommitted outputs were dropped; the worker must rewind to committed offsets."""
 
 
+_SLICE_S = 0.5
+
+
 class BoundedCalls:
     """Runs blocking librdkafka calls on one daemon thread and waits at most a deadline for each.
 
@@ -64,10 +67,18 @@ class BoundedCalls:
             raise ProducerStuckError(f"{what}: the producer is stuck in an earlier call")
         done, outcome = threading.Event(), []
         self._requests.put((call, done, outcome))
-        if not done.wait(timeout_s + self.grace_s):
-            self.stuck = True
-            raise ProducerStuckError(f"{what} did not return within {timeout_s + self.grace_s:.0f} s "
-                                     f"(its own timeout is {timeout_s:.0f} s)")
+        # Count only time this process ran: a worker frozen by SIGSTOP (or a VM pause) while waiting
+        # must not call the producer wedged the moment it wakes. A slice that took far longer than
+        # asked was spent stopped, and counts as one slice.
+        budget, waited = timeout_s + self.grace_s, 0.0
+        while not done.is_set():
+            started = time.monotonic()
+            done.wait(_SLICE_S)
+            waited += min(time.monotonic() - started, 2 * _SLICE_S)
+            if waited >= budget and not done.is_set():
+                self.stuck = True
+                raise ProducerStuckError(f"{what} did not return within {budget:.0f} s "
+                                         f"(its own timeout is {timeout_s:.0f} s)")
         ok, value = outcome[0]
         if not ok:
             raise value

@@ -111,7 +111,10 @@ def test_triton_outage_mid_stream(pipeline, stack) -> None:
 
 
 def test_rebalance_from_one_to_two_workers(pipeline) -> None:
-    p = pipeline("rebalance", partitions=4)
+    # Commits every 2 s: the revoke must land inside an open transaction that holds outputs of the
+    # revoked partitions (at 100 ms, librdkafka's join round usually lets it commit first), so a
+    # worker that did not commit on revoke would hand over partitions whose outputs are uncommitted.
+    p = pipeline("rebalance", partitions=4, kafka={"commit_interval_ms": 2000})
     watch = p.watch()
     ports = free_port(), free_port()
     with BackgroundProducer(p, count=24_000, seed=23, rate=1500) as producer:
