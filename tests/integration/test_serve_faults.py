@@ -53,10 +53,14 @@ def test_zombie_is_fenced_exits_3_and_commits_nothing(pipeline) -> None:
 
 
 def test_lost_partitions_abort_and_rewind(pipeline) -> None:
-    p = pipeline("lost", kafka={"session_timeout_ms": int(SESSION_TIMEOUT_S * 1000)})
+    # Commits every 10 s, and the stall starts right after the first one: on waking, the worker meets
+    # on_lost before its next commit is due, with the stalled transaction still open. (At 100 ms the
+    # commit comes first, the broker refuses its offsets — "Unknown member" — and that aborts it.)
+    p = pipeline("lost", kafka={"session_timeout_ms": int(SESSION_TIMEOUT_S * 1000), "commit_interval_ms": 10_000,
+                                "transaction_timeout_ms": 120_000})
     watch = p.watch()
     port = free_port()
-    with BackgroundProducer(p, count=24_000, seed=52, rate=1500) as producer:
+    with BackgroundProducer(p, count=45_000, seed=52, rate=1500) as producer:
         worker = p.start_worker("0", metrics_port=port)
         worker.wait_for_assignment()
         _scored(watch, 300, p)
