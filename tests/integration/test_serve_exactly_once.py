@@ -21,11 +21,8 @@ class BackgroundProducer:
         self.events: list[dict] = []
         self._thread = threading.Thread(
             target=lambda: self.events.extend(pipeline.produce_events(count, seed=seed, rate=rate)), daemon=True)
-        self._started = 0.0
-        self.rate = rate
 
     def __enter__(self) -> "BackgroundProducer":
-        self._started = time.monotonic()
         self._thread.start()
         return self
 
