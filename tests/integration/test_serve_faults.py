@@ -28,7 +28,7 @@ def _scored(watch, at_least: int, p) -> None:
 def test_zombie_is_fenced_exits_3_and_commits_nothing(pipeline) -> None:
     p = pipeline("zombie", kafka={"session_timeout_ms": int(SESSION_TIMEOUT_S * 1000)})
     watch = p.watch()
-    with BackgroundProducer(p, count=24_000, seed=51, rate=1500) as producer:
+    with BackgroundProducer(p, count=45_000, seed=51, rate=1500) as producer:
         zombie = p.start_worker("0")
         zombie.wait_for_assignment()
         _scored(watch, 300, p)
@@ -78,21 +78,21 @@ def test_lost_partitions_abort_and_rewind(pipeline) -> None:
 
 
 def test_a_stall_past_the_transaction_timeout_fences_the_worker_which_exits_3(pipeline) -> None:
-    # transaction.timeout.ms 2 s, session 30 s: a 5 s stall times the open transaction out on the broker
-    # (it aborts it and bumps the producer epoch) while the worker keeps its group membership. librdkafka
-    # reports that as a fatal _FENCED error: the worker must exit 3 without committing, and a restart
-    # resumes from the last commit.
-    p = pipeline("txntimeout", kafka={"transaction_timeout_ms": 2000, "session_timeout_ms": 30_000})
+    # transaction.timeout.ms 10 s, session 30 s: a 12 s stall times the open transaction out on the
+    # broker (it aborts it and bumps the producer epoch) while the worker keeps its group membership.
+    # librdkafka reports that as a fatal _FENCED error: the worker must exit 3 without committing, and a
+    # restart resumes from the last commit. Commits every second keep a transaction open ~95 % of the
+    # time, so the stall lands inside one (a stall during a commit times nothing out: then stall again).
+    p = pipeline("txntimeout", kafka={"transaction_timeout_ms": 10_000, "commit_interval_ms": 1000,
+                                      "session_timeout_ms": 30_000})
     watch = p.watch()
-    with BackgroundProducer(p, count=20_000, seed=53, rate=1500) as producer:
+    with BackgroundProducer(p, count=60_000, seed=53, rate=1500) as producer:
         worker = p.start_worker("0")
         worker.wait_for_assignment()
         _scored(watch, 300, p)
-        # A stall that lands between two transactions (the worker waiting on a commit) times nothing
-        # out: stall again, at most four times, until one lands inside an open transaction.
-        for _ in range(4):
+        for _ in range(3):
             worker.pause()
-            time.sleep(5.0)
+            time.sleep(12.0)
             worker.resume()
             try:
                 worker.wait(timeout_s=10)
