@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -11,6 +10,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from engine.errors import StackUnavailableError, TopicAdminError
 from engine.topics.specs import TopicCatalog
+from engine.topics.broker import wait_until_led
 
 log = logging.getLogger("streaminfer.bench")
 
@@ -68,7 +68,7 @@ class BenchTopics:
             except Exception as exc:  # noqa: BLE001 — KafkaException carries the broker's reason
                 raise TopicAdminError(f"cannot create benchmark topic {topic}: {exc}") from None
             self.created.append(topic)
-        self._wait_visible([t.topic for t in new])
+        wait_until_led(self._admin, [t.topic for t in new], self.timeout_s, "benchmark topics")
         return TopicSet(self.name(label, "in"), self.name(label, "out"), self.name(label, "dlq"))
 
     def delete_all(self) -> None:
@@ -81,14 +81,3 @@ class BenchTopics:
             except Exception as exc:  # noqa: BLE001
                 log.warning("could not delete %s: %s", topic, exc)
         self.created.clear()
-
-    def _wait_visible(self, topics: list[str]) -> None:
-        # create_topics returns before every partition has a leader; producing earlier fails.
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            metadata = self._admin.list_topics(timeout=5).topics
-            if all(t in metadata and metadata[t].partitions and not metadata[t].error and
-                   all(p.leader >= 0 for p in metadata[t].partitions.values()) for t in topics):
-                return
-            time.sleep(0.1)
-        raise TopicAdminError(f"benchmark topics not ready after {self.timeout_s}s: {topics}")

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from engine.errors import StackUnavailableError, TopicAdminError
 from engine.topics.specs import TopicCatalog
+from engine.topics.broker import wait_until_led
 
 log = logging.getLogger("streaminfer.chaos")
 
@@ -73,7 +73,7 @@ class ChaosTopics:
             except Exception as exc:  # noqa: BLE001 — KafkaException carries the broker's reason
                 raise TopicAdminError(f"cannot create chaos topic {topic}: {exc}") from None
             self.created.append(topic)
-        self._wait_visible(self.topics.names())
+        wait_until_led(self._admin, self.topics.names(), self.timeout_s, "chaos topics")
         return self.topics
 
     def delete(self) -> list[str]:
@@ -89,14 +89,3 @@ class ChaosTopics:
                 failed.append(topic)
         self.created = failed
         return failed
-
-    def _wait_visible(self, topics: list[str]) -> None:
-        # create_topics returns before every partition has a leader; a producer that starts earlier fails.
-        deadline = time.monotonic() + self.timeout_s
-        while time.monotonic() < deadline:
-            metadata = self._admin.list_topics(timeout=5).topics
-            if all(t in metadata and metadata[t].partitions and not metadata[t].error and
-                   all(p.leader >= 0 for p in metadata[t].partitions.values()) for t in topics):
-                return
-            time.sleep(0.1)
-        raise TopicAdminError(f"chaos topics not ready after {self.timeout_s:.0f}s: {topics}")

@@ -246,3 +246,19 @@ def _describe(kafka_error: Any) -> str:
     if isinstance(kafka_error, KafkaError):
         return f"{kafka_error.name()}: {kafka_error.str()}"
     return str(kafka_error)
+
+
+def wait_until_led(admin: AdminClient, topics: list[str], timeout_s: float, what: str = "topics") -> None:
+    """Block until every partition of ``topics`` has a leader (``TopicAdminError`` after ``timeout_s``).
+
+    ``create_topics`` returns before every partition has a leader, and a producer that starts
+    earlier fails; the benchmark and ``streaminfer chaos`` create topics and produce at once.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        metadata = admin.list_topics(timeout=5).topics
+        if all(t in metadata and metadata[t].partitions and not metadata[t].error and
+               all(p.leader >= 0 for p in metadata[t].partitions.values()) for t in topics):
+            return
+        time.sleep(0.1)
+    raise TopicAdminError(f"{what} not ready after {timeout_s:.0f}s: {topics}")
