@@ -53,7 +53,8 @@ def chaos(
 
     from engine.chaos.pipeline import redirecting_overrides
     from engine.chaos.report import render_report, write_json
-    from engine.chaos.runner import ChaosOptions, ChaosRunner, require_ready
+    from engine.chaos.options import ChaosOptions, require_ready
+    from engine.chaos.runner import ChaosRunner
     from engine.chaos.schedule import DEFAULT_SCHEDULE, parse_faults
     from engine.errors import ConfigError
     from engine.stack.manager import LocalStack

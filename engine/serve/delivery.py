@@ -29,6 +29,11 @@ CALL_TIMEOUT_S = 10.0
 _FENCING_CODES = (KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH)
 
 
+def _is_fencing(error: KafkaError) -> bool:
+    """True when the producer can never commit again (fatal, fenced or a bumped epoch)."""
+    return error.fatal() or error.code() in _FENCING_CODES
+
+
 class RewindRequired(Exception):
     """The uncommitted outputs were dropped; the worker must rewind to committed offsets."""
 
@@ -114,7 +119,7 @@ class TransactionalDelivery:
             # produce() refuses records once the transaction failed: _STATE after an earlier record
             # failed delivery (abort and rewind), _FATAL / _FENCED after fencing (exit).
             error: KafkaError = exc.args[0]
-            if error.fatal() or error.code() in _FENCING_CODES or error.code() == KafkaError._FATAL:
+            if _is_fencing(error) or error.code() == KafkaError._FATAL:
                 raise FencedError(f"producer fenced: {error.str()}") from None
             log.warning("produce refused, aborting the transaction: %s", error.str())
             self.abort()
@@ -182,7 +187,7 @@ class TransactionalDelivery:
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
-                if error.fatal() or error.code() in _FENCING_CODES:
+                if _is_fencing(error):
                     raise FencedError(f"producer fenced: {error.str()}") from None
                 if not error.retriable() or attempt == 4:
                     raise
@@ -195,7 +200,7 @@ class TransactionalDelivery:
                 return
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
-                if error.fatal() or error.code() in _FENCING_CODES:
+                if _is_fencing(error):
                     raise FencedError(f"producer fenced: {error.str()}") from None
                 if error.txn_requires_abort():
                     log.warning("transaction must abort: %s", error.str())

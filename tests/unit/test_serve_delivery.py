@@ -399,30 +399,3 @@ def test_a_too_large_input_record_can_be_dead_lettered() -> None:
     finally:
         delivery.producer.purge()
         delivery.producer.flush(0)
-
-
-# -- the deadline around librdkafka's blocking transactional calls ---------------------------
-
-def test_a_call_that_never_returns_is_reported_stuck_and_later_calls_refuse() -> None:
-    import threading
-
-    from engine.errors import ProducerStuckError
-    from engine.serve.delivery import BoundedCalls
-
-    calls, release = BoundedCalls(grace_s=0.2), threading.Event()
-    assert calls.run(lambda: 42, 0.3, "quick") == 42
-    with pytest.raises(ValueError):
-        calls.run(lambda: (_ for _ in ()).throw(ValueError("from the call")), 0.3, "raising")
-    started = time.monotonic()
-    with pytest.raises(ProducerStuckError, match="wedge did not return within 1 s"):
-        calls.run(release.wait, 0.8, "wedge")
-    assert 0.9 <= time.monotonic() - started < 3.0
-    with pytest.raises(ProducerStuckError, match="stuck in an earlier call"):
-        calls.run(lambda: 1, 0.3, "next")
-    release.set()
-
-
-def test_a_slow_call_within_its_deadline_returns(monkeypatch) -> None:
-    from engine.serve.delivery import BoundedCalls
-
-    assert BoundedCalls(grace_s=0.5).run(lambda: time.sleep(0.6) or "done", 0.5, "slow") == "done"
