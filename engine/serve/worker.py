@@ -123,16 +123,24 @@ class ServeWorker:
             self._close()
 
     def _close(self) -> None:
+        """Close every client; a failure to close is logged and never replaces the exit code (after a
+        fencing librdkafka may fail in odd ways while closing — CI once saw its log callback raise
+        AttributeError inside ``flush`` — and there is nothing left to save by then)."""
         if self.consumer is not None:
-            try:
-                self.consumer.close()
-            except Exception as exc:  # noqa: BLE001 — closing after a fencing may fail; nothing to save
-                log.warning("consumer close: %s", exc)
-        if self.delivery is not None:
-            self.delivery.close()
+            self._close_quietly("consumer", self.consumer.close)
+        # A fenced (or wedged) producer can commit nothing: flushing it only waits on a dead transaction.
+        if self.delivery is not None and not self._fenced:
+            self._close_quietly("producer", self.delivery.close)
         if self.alerts is not None:
-            self.alerts.close()
-        self.inference.close()
+            self._close_quietly("alerts", self.alerts.close)
+        self._close_quietly("inference client", self.inference.close)
+
+    @staticmethod
+    def _close_quietly(what: str, close) -> None:
+        try:
+            close()
+        except Exception as exc:  # noqa: BLE001 — see _close
+            log.warning("%s close failed: %r", what, exc)
 
     # -- the loop ---------------------------------------------------------------------------
     def _step(self) -> None:

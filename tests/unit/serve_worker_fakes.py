@@ -77,6 +77,9 @@ class FakeConsumer:
     def seek(self, tp: TopicPartition) -> None:
         self.seeks.append((tp.partition, tp.offset))
 
+    def close(self) -> None:
+        pass
+
 
 @dataclass
 class Request:

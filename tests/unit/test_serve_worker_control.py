@@ -286,3 +286,29 @@ def test_half_open_sends_a_single_trial_batch(clock: Clock) -> None:
     assert h.worker.breaker.state == BreakerState.HALF_OPEN
     h.worker._dispatch()
     assert len(h.requests) == 2, f"{len(h.requests) - 1} trial requests were sent while half-open"
+
+
+class _Raising:
+    def __init__(self, exc: Exception) -> None:
+        self.exc, self.calls = exc, 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        raise self.exc
+
+
+def test_a_failing_close_is_logged_and_never_escapes(caplog) -> None:
+    h = Harness()
+    h.consumer.close = _Raising(RuntimeError("consumer gone"))
+    h.delivery.close = _Raising(AttributeError("'Logger' object has no attribute 'log'"))
+    h.worker._close()  # must not raise: the exit code was decided before closing
+    assert h.delivery.close.calls == 1
+    assert "producer close failed" in caplog.text and "consumer close failed" in caplog.text
+
+
+def test_a_fenced_worker_does_not_flush_its_producer() -> None:
+    h = Harness()
+    h.delivery.close = _Raising(AssertionError("a fenced producer must not be flushed"))
+    h.worker._fenced = True
+    h.worker._close()
+    assert h.delivery.close.calls == 0
