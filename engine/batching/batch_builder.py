@@ -1,10 +1,10 @@
-"""Turns consumed records into micro-batches: rows-or-deadline cut, vectorised decode and features."""
+"""Turns consumed records into micro-batches: rows-or-deadline cut, vectorised decode, the pipeline
+plugin's tensors."""
 
 from __future__ import annotations
 
-import importlib
 import time
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from confluent_kafka import Message
@@ -12,40 +12,21 @@ from confluent_kafka import Message
 from engine.batching.micro_batch import MicroBatch
 from engine.codec.decode import EventDecoder, Rejection
 from engine.codec.reasons import DlqReason
-from engine.errors import ConfigError
-
-
-class FeatureExtractor(Protocol):
-    """What a pipeline's features class provides (see ``models/fraud/features.py``)."""
-
-    FEATURE_NAMES: list[str]
-
-    def extract(self, events: list[dict[str, Any]]) -> np.ndarray: ...
-
-
-def load_feature_extractor(import_path: str) -> FeatureExtractor:
-    """Instantiate ``module:Class`` named in the pipeline config."""
-    module_name, _, class_name = import_path.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"features: cannot import {import_path!r}: {exc}") from None
-    return cls()
+from engine.pipeline.contract import EventRejected, ModelInputs, PipelinePlugin
 
 
 class BatchBuilder:
     """Buffers consumed records and cuts micro-batches at ``max_rows`` records or ``max_delay_s``.
 
-    Decoding and feature extraction happen once per batch; only records that fail them are
+    Decoding and the plugin's ``encode`` happen once per batch; only records that fail them are
     handled one by one (and go to the dead-letter topic with a reason).
     """
 
-    def __init__(self, decoder: EventDecoder, features: FeatureExtractor, max_rows: int, max_delay_s: float) -> None:
+    def __init__(self, decoder: EventDecoder, plugin: PipelinePlugin, max_rows: int, max_delay_s: float) -> None:
         self.decoder = decoder
-        self.features = features
+        self.plugin = plugin
         self.max_rows = max_rows
         self.max_delay_s = max_delay_s
-        self._width = len(features.FEATURE_NAMES)
         self._buffer: list[Message] = []
         self._first_at = 0.0  # monotonic time the oldest buffered record arrived
         self._first_wall = 0.0
@@ -93,41 +74,58 @@ class BatchBuilder:
         self._buffer.clear()
 
     def build(self, seq: int, epoch: int, messages: list[Message], consumed_at: float) -> MicroBatch:
-        """Decode, validate and extract features for one run of records."""
+        """Decode, validate and encode one run of records into the model's input tensors."""
         decoded = self.decoder.decode_batch([m.value() for m in messages])
         good_index, events, rejects = decoded.good_index, decoded.events, list(decoded.rejects)
-        features = self._extract(events)
-        if features is None:  # some event broke extraction: find it, one by one
-            good_index, events, rows, extra = self._extract_one_by_one(good_index, events)
+        inputs = self._encode(events)[0] if events else _EMPTY
+        if inputs is None:  # some event broke encoding: find it, one by one, then encode the rest together
+            good_index, events, extra = self._isolate(good_index, events)
             rejects = sorted(rejects + extra, key=lambda r: r.index)
-            features = np.asarray(rows, dtype=np.float32).reshape(len(rows), self._width)
-        return MicroBatch(seq, epoch, messages, good_index, events, features, rejects, consumed_at)
+            inputs = self._encode(events)[0] if events else _EMPTY
+            if inputs is None:  # each event encodes alone but not together: a plugin bug, never the input's
+                raise RuntimeError(f"plugin {self.plugin.name!r}: encode fails on a batch whose events each encode")
+        return MicroBatch(seq, epoch, messages, good_index, events, inputs, rejects, consumed_at)
 
-    def _extract(self, events: list[dict[str, Any]]) -> np.ndarray | None:
-        if not events:
-            return np.empty((0, self._width), dtype=np.float32)
+    def _encode(self, events: list[dict[str, Any]]) -> tuple[ModelInputs | None, Rejection | None]:
+        """(inputs, None), or (None, why) when the plugin raised or returned something unusable."""
         try:
-            matrix = self.features.extract(events)
-        except Exception:  # noqa: BLE001 — any failure: fall back to per-event to isolate it
-            return None
-        if matrix.shape != (len(events), self._width) or not np.isfinite(matrix).all():
-            return None
-        return np.ascontiguousarray(matrix, dtype=np.float32)
+            inputs = self.plugin.encode(events)
+            problem = _check_inputs(inputs, self.plugin.model_inputs)
+        except EventRejected as exc:
+            return None, Rejection(-1, exc.reason, str(exc))
+        except Exception as exc:  # noqa: BLE001 — any failure: isolate it event by event
+            return None, Rejection(-1, DlqReason.FEATURE_EXTRACTION_FAILED, f"{type(exc).__name__}: {exc}")
+        if problem:
+            return None, Rejection(-1, DlqReason.FEATURE_EXTRACTION_FAILED, problem)
+        return inputs, None
 
-    def _extract_one_by_one(self, good_index: list[int], events: list[dict[str, Any]]):
-        kept_index, kept_events, rows, rejects = [], [], [], []
+    def _isolate(self, good_index: list[int], events: list[dict[str, Any]]):
+        kept_index, kept_events, rejects = [], [], []
         for index, event in zip(good_index, events):
-            try:
-                row = self.features.extract([event])
-                if row.shape != (1, self._width):
-                    raise ValueError(f"extractor returned shape {row.shape}, expected (1, {self._width})")
-                if not np.isfinite(row).all():
-                    bad = [self.features.FEATURE_NAMES[i] for i in np.flatnonzero(~np.isfinite(row[0]))]
-                    raise ValueError(f"non-finite feature(s): {', '.join(bad[:5])}")
-            except Exception as exc:  # noqa: BLE001 — the event, not the engine, is at fault
-                rejects.append(Rejection(index, DlqReason.FEATURE_EXTRACTION_FAILED, f"{type(exc).__name__}: {exc}"))
+            inputs, why = self._encode([event])
+            if inputs is None:
+                rejects.append(why._replace(index=index))
                 continue
             kept_index.append(index)
             kept_events.append(event)
-            rows.append(row[0])
-        return kept_index, kept_events, rows, rejects
+        return kept_index, kept_events, rejects
+
+
+_EMPTY = ModelInputs({}, 0)
+
+
+def _check_inputs(inputs: ModelInputs, names: tuple[str, ...]) -> str | None:
+    """Why the plugin's tensors cannot go to Triton (None when they can): every named input present,
+    ``rows`` long, finite when floating point."""
+    if not isinstance(inputs, ModelInputs):
+        return f"encode returned {type(inputs).__name__}, expected ModelInputs"
+    for name in names:
+        array = inputs.tensors.get(name)
+        if not isinstance(array, np.ndarray):
+            return f"encode returned no array for model input {name!r}"
+        if array.ndim == 0 or array.shape[0] != inputs.rows:
+            return f"model input {name!r} has shape {array.shape}, expected {inputs.rows} rows"
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = np.flatnonzero(~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=0))
+            return f"non-finite value(s) in model input {name!r} (columns {', '.join(map(str, bad[:5]))})"
+    return None

@@ -1,4 +1,4 @@
-"""A micro-batch: a contiguous run of consumed records, decoded, with their features and scores."""
+"""A micro-batch: a contiguous run of consumed records, decoded, with their model inputs and outputs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 from confluent_kafka import Message
 
 from engine.codec.decode import Rejection
+from engine.pipeline.contract import ModelInputs
 
 
 @dataclass(slots=True, eq=False)
@@ -19,12 +20,12 @@ class MicroBatch:
         seq: Position in the worker's publish order.
         epoch: Worker epoch when created; a rewind bumps the epoch and orphans older batches.
         messages: The consumed records, in consume order (good and bad).
-        good_index: Positions in ``messages`` of the valid events (rows of ``features``).
+        good_index: Positions in ``messages`` of the valid events.
         events: The decoded valid events, parallel to ``good_index``.
-        features: float32 [len(good_index), F], C-contiguous.
+        inputs: The plugin's named Triton input tensors for ``events``.
         rejects: Invalid records with the reason each goes to the dead-letter topic.
         consumed_at: ``time.time()`` when the first record was consumed.
-        scores: Model output per good row, once inference succeeded.
+        outputs: Triton's named outputs for ``inputs``, once inference succeeded.
         model_version: Version Triton reports for that output.
         attempts: Inference attempts so far.
     """
@@ -34,10 +35,10 @@ class MicroBatch:
     messages: list[Message]
     good_index: list[int]
     events: list[dict[str, Any]]
-    features: np.ndarray
+    inputs: ModelInputs
     rejects: list[Rejection]
     consumed_at: float
-    scores: np.ndarray | None = None
+    outputs: dict[str, np.ndarray] | None = None
     model_version: str = ""
     attempts: int = 0
     retry_at: float = 0.0

@@ -12,35 +12,36 @@ app = typer.Typer(help="Versioned Triton models: build, load, list.", no_args_is
 @app.command()
 @clear_errors
 def build(
-    name: str = typer.Argument("fraud", help="Model to build (fraud)."),
+    pipeline: str = typer.Argument("fraud", help="Pipeline whose model to build: a shipped name or a YAML path."),
     force: bool = typer.Option(False, "--force", help="Retrain even when a cached artifact exists."),
     load: bool = typer.Option(True, "--load/--no-load", help="Load the new version into the running Triton."),
 ) -> None:
     """Train if needed (cached by code+seed), export a new version, and load it into Triton."""
-    from engine.errors import ConfigError
+    from engine.config.pipeline import load_pipeline
     from engine.inference.model_control import ModelControl
+    from engine.pipeline.loader import load_plugin
     from engine.stack.settings import load_stack_settings
-    from models.fraud.export import build_fraud_model
 
-    if name != "fraud":
-        raise ConfigError(f"unknown model {name!r}; known: fraud")
+    settings = load_pipeline(pipeline)
+    plugin = load_plugin(settings.plugin, settings.plugin_options)
     stack = load_stack_settings()
     repository = stack.model_repository
+    name = settings.triton.model_name
     existing = ModelControl.versions_on_disk(repository, name)
     if existing and not force:
         metrics = _metadata_metrics(repository / name / str(existing[-1]))
         typer.echo(f"{name}: version {existing[-1]} already in {repository} (use --force for a new one)")
     else:
-        result = build_fraud_model(repository, force=force)
+        result = plugin.build_model(repository, force=force)
+        if result.name != name:
+            from engine.errors import ConfigError
+
+            raise ConfigError(f"pipeline {settings.name!r} serves model {name!r} but its plugin built {result.name!r}")
         metrics = result.metrics
         source = "cached artifact" if result.from_cache else "trained now"
         typer.echo(f"{name}: exported version {result.version} ({source}) → {result.path}")
-    if metrics:
-        for split, label in (("test", "held-out split"), ("drift_0", "fresh stream, drift 0"),
-                             ("drift_1", "fresh stream, drift 1")):
-            values = metrics.get(split) or {}
-            if "roc_auc" in values:
-                typer.echo(f"  offline {label}: ROC AUC {values['roc_auc']:.4f}, PR AUC {values.get('pr_auc', float('nan')):.4f}")
+    for line in plugin.describe_metrics(metrics or {}):
+        typer.echo(f"  {line}")
     if load:
         ModelControl(stack.triton_http_url).load(name)
         typer.echo(f"{name}: loaded into Triton at {stack.triton_grpc_url} (ready versions: "

@@ -1,7 +1,7 @@
 """Why an input record was dead-lettered: one stable code per failure class.
 
 The codes are written into the ``streaminfer.dlq.reason`` header and documented in
-``topics/schemas/fraud.dlq.v1.json``; dashboards and replay tooling match on them, so a code is
+every ``topics/schemas/*.dlq.v1.json``; dashboards and replay tooling match on them, so a code is
 never renamed, only added.
 """
 
@@ -33,6 +33,8 @@ class DlqReason(str, Enum):
     """A field is missing, has the wrong type, is out of range, or is not allowed."""
     FEATURE_EXTRACTION_FAILED = "feature_extraction_failed"
     """The event was valid but the engine could not turn it into model features."""
+    LIMIT_EXCEEDED = "limit_exceeded"
+    """A list in the event is longer than the pipeline's configured maximum (e.g. recs' ``max_candidates``)."""
 
     def __str__(self) -> str:
         # str(reason) is what goes into headers and logs: the bare code, not "DlqReason.X".

@@ -78,7 +78,8 @@ class TopicsSettings(_Section):
     """The pipeline's topics."""
 
     input: str = Field("fraud.transactions", min_length=1)
-    input_schema: str = Field("", description="Catalog topic whose JSON Schema validates input ('' = input).")
+    input_schema: str = Field("", description="Catalog topic whose JSON Schema validates input "
+                              "('' = the plugin's input_schema).")
     output: str = Field("fraud.scores", min_length=1)
     dead_letter: str = Field("fraud.dlq", min_length=1)
     alerts: str = Field("alerts", min_length=1)
@@ -99,8 +100,6 @@ class TritonSettings(_Section):
     http_url: str = Field("127.0.0.1:8000", description="HTTP host:port, for /v2/health/ready probes.")
     model_name: str = Field("fraud", min_length=1)
     model_version: str = Field("", description="'' = the newest loaded version.")
-    input_name: str = "features"
-    output_name: str = "score"
     request_timeout_s: float = Field(5.0, gt=0, le=300)
     retry_initial_backoff_s: float = Field(0.05, gt=0)
     retry_max_backoff_s: float = Field(2.0, gt=0)
@@ -134,14 +133,16 @@ class MetricsSettings(_Section):
 
 
 class PipelineSettings(BaseSettings):
-    """One named pipeline: topics, schema, features, model, batching, delivery, limits, metrics."""
+    """One named pipeline: its plugin, topics, model, batching, delivery, limits, metrics."""
 
     model_config = SettingsConfigDict(env_prefix="STREAMINFER_", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)
 
     name: str = Field("fraud", pattern=r"^[a-z][a-z0-9_-]*$")
-    features: str = Field("models.fraud.features:FraudFeatures",
-                          description="module:Class with FEATURE_NAMES and extract(events) -> float32 [N, F].")
+    plugin: str = Field("models.fraud.pipeline:FraudPipeline",
+                        description="module:Class of the use case's PipelinePlugin (engine/pipeline/contract.py).")
+    plugin_options: dict[str, Any] = Field(default_factory=dict,
+                                           description="Validated by the plugin's own Options model.")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicsSettings = Field(default_factory=TopicsSettings)
     batching: BatchingSettings = Field(default_factory=BatchingSettings)

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-from tritonclient.utils import InferenceServerException
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from engine.config.pipeline import TritonSettings
+from engine.pipeline.contract import ModelInputs
 from engine.stack.health import triton_ready
 
 #: gRPC status codes after which the same request may succeed later (server restarting, overloaded).
@@ -19,9 +20,9 @@ RETRIABLE_STATUS = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "S
 
 @dataclass(frozen=True, slots=True)
 class InferenceOutcome:
-    """What came back for one request: scores or an error, never both."""
+    """What came back for one request: the named outputs or an error, never both."""
 
-    scores: np.ndarray | None
+    outputs: dict[str, np.ndarray] | None
     model_version: str
     error: str | None = None
     retriable: bool = True
@@ -44,23 +45,25 @@ def classify_error(error: Exception) -> tuple[str, bool]:
 
 
 class TritonInferenceClient:
-    """Submits float32 feature matrices to one Triton model; results arrive on a callback.
+    """Submits a batch's named input tensors to one Triton model; results arrive on a callback.
 
     Args:
-        settings: Model name/version, tensor names, request timeout.
+        settings: Model name/version, request timeout.
+        output_names: The outputs to request (the pipeline plugin's ``model_outputs``).
     """
 
-    def __init__(self, settings: TritonSettings) -> None:
+    def __init__(self, settings: TritonSettings, output_names: tuple[str, ...]) -> None:
         self.settings = settings
+        self.output_names = output_names
         self._client = grpcclient.InferenceServerClient(url=settings.url)
-        self._outputs = [grpcclient.InferRequestedOutput(settings.output_name)]
+        self._outputs = [grpcclient.InferRequestedOutput(name) for name in output_names]
 
-    def submit(self, features: np.ndarray, on_done: Callable[[InferenceOutcome], None]) -> None:
+    def submit(self, inputs: ModelInputs, on_done: Callable[[InferenceOutcome], None]) -> None:
         """Send one batch; ``on_done`` is called exactly once, from a gRPC thread."""
         import time
 
         started = time.perf_counter()
-        name = self.settings.output_name
+        names, rows = self.output_names, inputs.rows
 
         def callback(result, error) -> None:  # runs on a gRPC worker thread
             elapsed = time.perf_counter() - started
@@ -69,28 +72,34 @@ class TritonInferenceClient:
                 on_done(InferenceOutcome(None, "", message, retriable, elapsed))
                 return
             try:
-                scores = result.as_numpy(name)
                 version = result.get_response().model_version
-                if scores is None or scores.shape[0] != features.shape[0]:
-                    shape = None if scores is None else scores.shape
-                    on_done(InferenceOutcome(None, version, f"model returned {shape} for {features.shape[0]} rows",
-                                             False, elapsed))
+                outputs, problem = {}, None
+                for name in names:
+                    array = result.as_numpy(name)
+                    if array is None or array.ndim == 0 or array.shape[0] != rows:
+                        problem = f"model returned {None if array is None else array.shape} for {name!r}, {rows} rows sent"
+                        break
+                    if array.dtype.kind == "f" and not np.isfinite(array).all():
+                        # NaN/inf out of the model is a model fault; publishing it would hand every
+                        # consumer an invalid number.
+                        problem = f"model returned non-finite values in {name!r}"
+                        break
+                    outputs[name] = array
+                if problem:
+                    on_done(InferenceOutcome(None, version, problem, False, elapsed))
                     return
-                scores = scores.reshape(-1)
-                if not np.isfinite(scores).all():
-                    # NaN/inf out of the model is a model fault; publishing it would hand every
-                    # score consumer an invalid number.
-                    on_done(InferenceOutcome(None, version, "model returned non-finite scores", False, elapsed))
-                    return
-                on_done(InferenceOutcome(scores, version, None, True, elapsed))
+                on_done(InferenceOutcome(outputs, version, None, True, elapsed))
             except Exception as exc:  # noqa: BLE001 — a callback must never raise into gRPC
                 on_done(InferenceOutcome(None, "", f"bad response: {exc}", False, elapsed))
 
-        tensor = grpcclient.InferInput(self.settings.input_name, list(features.shape), "FP32")
-        tensor.set_data_from_numpy(features)  # raw binary, no JSON
+        tensors = []
+        for name, array in inputs.tensors.items():
+            tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)  # raw binary, no JSON
+            tensors.append(tensor)
         try:
             self._client.async_infer(
-                self.settings.model_name, [tensor], callback, model_version=self.settings.model_version,
+                self.settings.model_name, tensors, callback, model_version=self.settings.model_version,
                 outputs=self._outputs, client_timeout=self.settings.request_timeout_s,
             )
         except Exception as exc:  # noqa: BLE001 — e.g. channel closed: deliver as an outcome

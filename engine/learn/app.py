@@ -27,7 +27,7 @@ from typing import Any
 import faust
 from confluent_kafka.admin import AdminClient
 
-from engine.batching.batch_builder import load_feature_extractor
+from engine.pipeline.loader import load_plugin
 from engine.codec.decode import EventDecoder
 from engine.config.pipeline import PipelineSettings
 from engine.errors import ConfigError
@@ -136,8 +136,11 @@ def build_learn_app(pipeline: PipelineSettings, settings: LearnSettings,
     partitions = counts[topics.output]
 
     metrics = metrics or LearnMetrics(pipeline.name)
-    features = load_feature_extractor(pipeline.features)
-    schema_topic = topics.input_schema or topics.input
+    plugin = load_plugin(pipeline.plugin, pipeline.plugin_options)
+    features = getattr(plugin, "features", None)  # the learner watches the plugin's feature extractor
+    if features is None:
+        raise ConfigError(f"learn: pipeline plugin {pipeline.plugin!r} exposes no feature extractor (.features)")
+    schema_topic = topics.input_schema or plugin.input_schema
     registry = SchemaRegistry(TopicCatalog.load())
     decoder = EventDecoder(registry.validator(schema_topic), fast_path=registry.fast_path(schema_topic),
                            max_bytes=pipeline.limits.max_message_bytes, max_depth=pipeline.limits.max_json_depth)

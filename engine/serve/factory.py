@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 
-from engine.batching.batch_builder import BatchBuilder, load_feature_extractor
+from engine.batching.batch_builder import BatchBuilder
 from engine.codec.decode import EventDecoder
 from engine.config.pipeline import PipelineSettings
 from engine.inference.triton_client import TritonInferenceClient
 from engine.metrics.serve_metrics import ServeMetrics
+from engine.pipeline.contract import PipelinePlugin
+from engine.pipeline.loader import load_plugin
 from engine.alerts.manager import AlertBuilder, AlertManager, AlertPublisher
 from engine.alerts.gate import AlertGate
 from engine.serve.health_alerts import HotPathAlerts
@@ -19,17 +21,22 @@ from engine.topics.specs import TopicCatalog
 
 def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetrics | None = None,
                  stop_requested: threading.Event | None = None) -> ServeWorker:
-    """Build the decoder, feature extractor, Triton client and worker for ``settings``."""
-    registry = SchemaRegistry(TopicCatalog.load())
-    schema_topic = settings.topics.input_schema or settings.topics.input
-    decoder = EventDecoder(registry.validator(schema_topic), max_bytes=settings.limits.max_message_bytes,
-                           max_depth=settings.limits.max_json_depth, fast_path=registry.fast_path(schema_topic))
-    features = load_feature_extractor(settings.features)
-    builder = BatchBuilder(decoder, features, settings.batching.max_rows, settings.batching.max_delay_ms / 1000.0)
+    """Build the plugin, decoder, batch builder, Triton client and worker for ``settings``."""
+    plugin = load_plugin(settings.plugin, settings.plugin_options)
+    builder = BatchBuilder(build_decoder(settings, plugin), plugin, settings.batching.max_rows,
+                           settings.batching.max_delay_ms / 1000.0)
     metrics = metrics or ServeMetrics(settings.name)
     metrics.serve_http(settings.metrics.host, settings.metrics.port)
-    return ServeWorker(settings, builder, TritonInferenceClient(settings.triton), instance, metrics,
-                       stop_requested=stop_requested, alerts=build_alerts(settings))
+    return ServeWorker(settings, builder, TritonInferenceClient(settings.triton, plugin.model_outputs), instance,
+                       metrics, stop_requested=stop_requested, alerts=build_alerts(settings))
+
+
+def build_decoder(settings: PipelineSettings, plugin: PipelinePlugin) -> EventDecoder:
+    """The input decoder: the catalog schema the pipeline (or else its plugin) names, the input limits."""
+    registry = SchemaRegistry(TopicCatalog.load())
+    schema_topic = settings.topics.input_schema or plugin.input_schema
+    return EventDecoder(registry.validator(schema_topic), max_bytes=settings.limits.max_message_bytes,
+                        max_depth=settings.limits.max_json_depth, fast_path=registry.fast_path(schema_topic))
 
 
 def build_alerts(settings: PipelineSettings) -> HotPathAlerts | None:

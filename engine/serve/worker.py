@@ -1,4 +1,4 @@
-"""The serve worker: consume → decode/validate → features → micro-batch → Triton → publish, in order.
+"""The serve worker: consume → decode/validate → plugin tensors → micro-batch → Triton → publish, in order.
 
 One thread drives Kafka; Triton results arrive from gRPC threads through a queue. Batches are
 published strictly in the order they were cut, so every partition's outputs keep input order, and
@@ -62,7 +62,7 @@ class ServeWorker:
         self.breaker = CircuitBreaker(settings.triton.breaker_failure_threshold,
                                       settings.triton.breaker_probe_interval_s)
         self.context = RecordContext(settings.name, instance, settings.topics.output,
-                                     settings.topics.dead_letter, settings.triton.model_name)
+                                     settings.topics.dead_letter, settings.triton.model_name, builder.plugin)
         self._completions: queue.SimpleQueue[tuple[int, int, InferenceOutcome]] = queue.SimpleQueue()
         self._pending: dict[int, MicroBatch] = {}   # cut, not yet published, by seq
         self._in_flight: set[int] = set()
@@ -213,7 +213,7 @@ class ServeWorker:
             batch = self._pending[seq]
             if len(self._in_flight) >= cap or not self.breaker.allows_requests():
                 return
-            if batch.attempts and batch.scores is None and seq not in self._in_flight and batch.retry_at <= now:
+            if batch.attempts and batch.outputs is None and seq not in self._in_flight and batch.retry_at <= now:
                 self._submit(batch)
                 if self.breaker.state == BreakerState.HALF_OPEN:
                     return  # one trial request while half-open
@@ -230,14 +230,14 @@ class ServeWorker:
                 if self.breaker.state == BreakerState.HALF_OPEN:
                     return  # one trial request while half-open
             else:
-                batch.scores = batch.features[:0, 0]  # no rows: publishable at once
+                batch.outputs = {}  # no rows: publishable at once
 
     def _submit(self, batch: MicroBatch) -> None:
         batch.attempts += 1
         self._in_flight.add(batch.seq)
         seq, epoch = batch.seq, batch.epoch
         self.metrics.batch_rows.observe(len(batch.good_index))
-        self.inference.submit(batch.features, lambda outcome: self._completions.put((seq, epoch, outcome)))
+        self.inference.submit(batch.inputs, lambda outcome: self._completions.put((seq, epoch, outcome)))
 
     def _collect(self, timeout_s: float) -> None:
         """Apply every finished Triton request (waiting up to ``timeout_s`` for the first)."""
@@ -262,7 +262,7 @@ class ServeWorker:
             return
         self.metrics.triton_latency.observe(outcome.latency_s)
         if outcome.error is None:
-            batch.scores, batch.model_version = outcome.scores, outcome.model_version
+            batch.outputs, batch.model_version = outcome.outputs, outcome.model_version
             self.breaker.record_success()
             return
         kind = "unavailable" if outcome.retriable else "model_error"
@@ -293,7 +293,7 @@ class ServeWorker:
         """Publish finished batches in cut order (a batch waiting on Triton holds back later ones)."""
         while True:
             batch = self._pending.get(self._next_publish)
-            if batch is None or batch.scores is None:
+            if batch is None or batch.outputs is None:
                 return
             records, latencies, dead = batch_records(batch, self.context)
             try:

@@ -16,12 +16,13 @@ from engine.batching.batch_builder import BatchBuilder
 from engine.codec.decode import EventDecoder
 from engine.config.pipeline import PipelineSettings
 from engine.inference.triton_client import InferenceOutcome
+from engine.pipeline.contract import ModelInputs
 from engine.metrics.serve_metrics import ServeMetrics
 from engine.serve.delivery import RewindRequired
 from engine.serve.worker import ServeWorker
 from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
-from models.fraud.features import FraudFeatures
+from models.fraud.pipeline import FraudPipeline
 from models.fraud.generator import FraudGenerator
 
 IN = "fraud.transactions"
@@ -85,11 +86,16 @@ class FakeConsumer:
 class Request:
     """One submitted Triton request; the test completes it."""
 
-    features: np.ndarray
+    inputs: ModelInputs
     on_done: object
 
+    @property
+    def features(self) -> np.ndarray:
+        """The fraud plugin's feature matrix of this request."""
+        return self.inputs.tensors["features"]
+
     def succeed(self) -> None:
-        self.on_done(InferenceOutcome(np.full(self.features.shape[0], 0.25, dtype=np.float32), "1"))
+        self.on_done(InferenceOutcome({"score": np.full((self.inputs.rows, 1), 0.25, dtype=np.float32)}, "1"))
 
     def fail(self, retriable: bool = True) -> None:
         self.on_done(InferenceOutcome(None, "", "scripted failure", retriable))
@@ -103,8 +109,8 @@ class FakeInference:
         self.ready = True
         self.probes = 0
 
-    def submit(self, features: np.ndarray, on_done) -> None:
-        self.requests.append(Request(features, on_done))
+    def submit(self, inputs: ModelInputs, on_done) -> None:
+        self.requests.append(Request(inputs, on_done))
 
     def server_ready(self) -> bool:
         self.probes += 1
@@ -190,7 +196,7 @@ class Harness:
             triton={"retry_initial_backoff_s": backoff_s, "retry_max_backoff_s": 60.0,
                     "breaker_failure_threshold": breaker_threshold, "breaker_probe_interval_s": 1.0},
             alerts={"enabled": False}, metrics={"port": 0})
-        builder = BatchBuilder(EventDecoder(REGISTRY.validator(IN)), FraudFeatures(), max_rows, 10.0)
+        builder = BatchBuilder(EventDecoder(REGISTRY.validator(IN)), FraudPipeline(), max_rows, 10.0)
         self.inference = FakeInference()
         self.metrics = ServeMetrics("fraud")
         self.worker = ServeWorker(settings, builder, self.inference, "w0", self.metrics)

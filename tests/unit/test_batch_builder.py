@@ -1,4 +1,4 @@
-"""Micro-batching and output records, with real decoder and features but no Kafka."""
+"""Micro-batching and output records, with the real decoder and the fraud plugin but no Kafka."""
 
 from __future__ import annotations
 
@@ -15,14 +15,15 @@ from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
 from models.fraud.features import FraudFeatures
 from models.fraud.generator import FraudGenerator
+from models.fraud.pipeline import FraudPipeline
 
 REGISTRY = SchemaRegistry(TopicCatalog.load())
-CONTEXT = RecordContext("fraud", "w0", "fraud.scores", "fraud.dlq", "fraud")
+CONTEXT = RecordContext("fraud", "w0", "fraud.scores", "fraud.dlq", "fraud", FraudPipeline())
 
 
-def _builder(max_rows: int = 4, max_delay_s: float = 60.0, features=None) -> BatchBuilder:
+def _builder(max_rows: int = 4, max_delay_s: float = 60.0, plugin=None) -> BatchBuilder:
     decoder = EventDecoder(REGISTRY.validator("fraud.transactions"))
-    return BatchBuilder(decoder, features or FraudFeatures(), max_rows, max_delay_s)
+    return BatchBuilder(decoder, plugin or FraudPipeline(), max_rows, max_delay_s)
 
 
 def _messages(values: list[bytes], partition: int = 0) -> list[Message]:
@@ -57,9 +58,11 @@ def test_bad_records_are_rejected_and_the_rest_scored_in_input_order() -> None:
     batch = _builder(max_rows=10).build(1, 0, _messages(values), time.time())
     assert batch.good_index == [0, 2, 4]
     assert [r.reason.value for r in batch.rejects] == ["not_json", "empty_value"]
-    assert batch.features.shape == (3, len(FraudFeatures.FEATURE_NAMES)) and batch.features.dtype == np.float32
+    features = batch.inputs.tensors["features"]
+    assert features.shape == (3, len(FraudFeatures.FEATURE_NAMES)) and features.dtype == np.float32
+    assert batch.inputs.rows == 3
 
-    batch.scores, batch.model_version = np.array([0.1, 0.2, 0.3], dtype=np.float32), "1"
+    batch.outputs, batch.model_version = {"score": np.array([[0.1], [0.2], [0.3]], dtype=np.float32)}, "1"
     records, latencies, dead = batch_records(batch, CONTEXT)
     assert [r.topic for r in records] == ["fraud.scores", "fraud.dlq", "fraud.scores", "fraud.dlq", "fraud.scores"]
     assert dead == {"not_json": 1, "empty_value": 1} and latencies.shape == (3,)
@@ -75,24 +78,24 @@ def test_bad_records_are_rejected_and_the_rest_scored_in_input_order() -> None:
     assert headers["streaminfer.dlq.offset"] == b"1" and headers["streaminfer.dlq.worker"] == b"w0"
 
 
-class _BrokenOnce(FraudFeatures):
-    """Feature extraction that fails for one specific event (as a buggy or hostile value would)."""
+class _BrokenOnce(FraudPipeline):
+    """Encoding that fails for one specific event (as a buggy or hostile value would)."""
 
-    def extract(self, events):
+    def encode(self, events):
         if any(e["merchant_id"] == "BOOM" for e in events):
             raise ValueError("cannot featurise merchant BOOM")
-        return super().extract(events)
+        return super().encode(events)
 
 
 def test_feature_extraction_failure_isolates_the_event() -> None:
     events, _ = FraudGenerator(seed=4).batch(3)
     events[1]["merchant_id"] = "BOOM"
-    batch = _builder(max_rows=10, features=_BrokenOnce()).build(1, 0, _messages([orjson.dumps(e) for e in events]),
+    batch = _builder(max_rows=10, plugin=_BrokenOnce()).build(1, 0, _messages([orjson.dumps(e) for e in events]),
                                                                 time.time())
     assert batch.good_index == [0, 2]
     assert [(r.index, r.reason.value) for r in batch.rejects] == [(1, "feature_extraction_failed")]
     assert "BOOM" in batch.rejects[0].message
-    assert batch.features.shape[0] == 2
+    assert batch.inputs.rows == 2 and batch.inputs.tensors["features"].shape[0] == 2
 
 
 def test_a_batch_of_only_rejects_needs_no_inference() -> None:

@@ -216,5 +216,6 @@ def test_reason_codes_are_stable():
         "unknown_schema_version",
         "schema_violation",
         "feature_extraction_failed",
+        "limit_exceeded",
     ]
     assert str(DlqReason.TOO_LARGE) == "too_large"

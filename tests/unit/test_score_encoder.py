@@ -5,7 +5,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.publish.records import SCORE_SCHEMA_VERSION, RecordContext, ScoreEncoder
+from models.fraud.scores import SCORE_SCHEMA_VERSION, ScoreEncoder
 from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
 
@@ -18,8 +18,7 @@ VALIDATE = SchemaRegistry(TopicCatalog.load()).validator("fraud.scores")
        pipeline=st.sampled_from(["fraud", "x\"y", "é"]))
 def test_template_equals_orjson_document(event_id, score, topic, partition, offset, event_time, latency, version,
                                         pipeline) -> None:
-    ctx = RecordContext(pipeline, "w", "out", "dlq", "fraud")
-    encoded = ScoreEncoder(ctx, version, 1_700_000_000_000, latency).encode(
+    encoded = ScoreEncoder(pipeline, "fraud", version, 1_700_000_000_000, latency).encode(
         event_id, score, topic, partition, offset, event_time)
     expected = {"schema_version": SCORE_SCHEMA_VERSION, "event_id": event_id, "score": score,
                 "model": {"name": "fraud", "version": version},
@@ -29,8 +28,7 @@ def test_template_equals_orjson_document(event_id, score, topic, partition, offs
 
 
 def test_encoded_record_validates_against_the_topic_schema() -> None:
-    ctx = RecordContext("fraud", "w", "fraud.scores", "fraud.dlq", "fraud")
-    record = orjson.loads(ScoreEncoder(ctx, "1", 1_795_000_000_000, 3.5).encode(
+    record = orjson.loads(ScoreEncoder("fraud", "fraud", "1", 1_795_000_000_000, 3.5).encode(
         "abc-1", 0.25, "fraud.transactions", 2, 17, 1_735_689_600_000))
     try:
         VALIDATE(record)

@@ -21,7 +21,7 @@ from engine.serve.delivery import AtLeastOnceDelivery, RewindRequired, Transacti
 from engine.serve.offsets import OffsetLedger
 from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
-from models.fraud.features import FraudFeatures
+from models.fraud.pipeline import FraudPipeline
 
 IN = "fraud.transactions"
 GROUP_METADATA = object()  # what the fake consumer hands out as its consumer_group_metadata()
@@ -388,10 +388,11 @@ def test_a_full_queue_is_served_by_polling_and_every_record_goes_once_in_order()
 def test_a_too_large_input_record_can_be_dead_lettered() -> None:
     settings = PipelineSettings(kafka={"delivery": "at-least-once", "bootstrap_servers": "127.0.0.1:1"})
     decoder = EventDecoder(SchemaRegistry(TopicCatalog.load()).validator(IN))
-    builder = BatchBuilder(decoder, FraudFeatures(), max_rows=1, max_delay_s=1.0)
+    builder = BatchBuilder(decoder, FraudPipeline(), max_rows=1, max_delay_s=1.0)
     value = b"x" * 1_100_000  # over the 1 MiB decode limit, under the topic's 1.5 MiB
     batch = builder.build(1, 0, [Message(topic=IN, partition=0, offset=0, key=b"k", value=value)], time.time())
-    dead, _, reasons = batch_records(batch, RecordContext("fraud", "w0", "fraud.scores", "fraud.dlq", "fraud"))
+    dead, _, reasons = batch_records(batch, RecordContext("fraud", "w0", "fraud.scores", "fraud.dlq", "fraud",
+                                                                 FraudPipeline()))
     assert reasons == {"too_large": 1} and len(dead[0].value) == len(value)
     delivery = AtLeastOnceDelivery(producer_config(settings, "0"), OffsetLedger(), 0.1, ServeMetrics("fraud"))
     try:

@@ -1,5 +1,5 @@
 """ServeWorker's control flow without Kafka or Triton: the real BatchBuilder (fraud decoder and
-features) and offset ledger, fakes for the consumer, Triton and the delivery
+plugin) and offset ledger, fakes for the consumer, Triton and the delivery
 (tests/unit/serve_worker_fakes.py); the loop's private steps are driven one at a time, so each test
 decides when and in what order Triton answers."""
 
