@@ -5,7 +5,7 @@ letters, micro-batching, Triton calls, retries and the breaker, transactions, me
 pipeline (fraud, recs, or one a user writes) is a YAML file in ``compose/pipelines/`` whose
 ``plugin: module:object`` names a :class:`PipelinePlugin`; the plugin says
 
-* which catalog topic's JSON Schema validates the input (:attr:`PipelinePlugin.input_schema`),
+* which JSON Schema validates the input (:attr:`PipelinePlugin.input_schema`: a catalog topic or a file),
 * the entity key of an event (card, user: partitioning, and canary splits later),
 * how a batch of decoded events becomes Triton's named input tensors (:meth:`PipelinePlugin.encode`,
   variable-length lists as flat values plus per-event offsets, the Merlin / HugeCTR convention),
@@ -96,7 +96,8 @@ class PipelinePlugin:
 
     Class attributes a subclass sets:
         name: The use case (``fraud``); a YAML file may run it under another pipeline name.
-        input_schema: Catalog topic whose JSON Schema validates input events.
+        input_schema: Catalog topic whose JSON Schema validates input events, or the path of a ``.json``
+            schema file the plugin ships beside its code.
         model_inputs: Triton input names :meth:`encode` fills, in the model's order.
         model_outputs: Triton output names :meth:`records` reads.
         labels: How labels join the outputs (None: the pipeline has no learning side yet).

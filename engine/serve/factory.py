@@ -15,7 +15,7 @@ from engine.alerts.manager import AlertBuilder, AlertManager, AlertPublisher
 from engine.alerts.gate import AlertGate
 from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.worker import ServeWorker
-from engine.topics.registry import SchemaRegistry
+from engine.topics.registry import SchemaRegistry, compile_schema_file
 from engine.topics.specs import TopicCatalog
 
 
@@ -32,11 +32,16 @@ def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetric
 
 
 def build_decoder(settings: PipelineSettings, plugin: PipelinePlugin) -> EventDecoder:
-    """The input decoder: the catalog schema the pipeline (or else its plugin) names, the input limits."""
-    registry = SchemaRegistry(TopicCatalog.load())
-    schema_topic = settings.topics.input_schema or plugin.input_schema
-    return EventDecoder(registry.validator(schema_topic), max_bytes=settings.limits.max_message_bytes,
-                        max_depth=settings.limits.max_json_depth, fast_path=registry.fast_path(schema_topic))
+    """The input decoder: the schema the pipeline (or else its plugin) names — a catalog topic, or a
+    ``.json`` file a plugin ships beside its code — and the input limits."""
+    schema = settings.topics.input_schema or plugin.input_schema
+    if schema.endswith(".json"):
+        validator, fast_path = compile_schema_file(schema)
+    else:
+        registry = SchemaRegistry(TopicCatalog.load())
+        validator, fast_path = registry.validator(schema), registry.fast_path(schema)
+    return EventDecoder(validator, max_bytes=settings.limits.max_message_bytes,
+                        max_depth=settings.limits.max_json_depth, fast_path=fast_path)
 
 
 def build_alerts(settings: PipelineSettings) -> HotPathAlerts | None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import fastjsonschema
@@ -86,3 +88,22 @@ class SchemaRegistry:
     def topics(self) -> list[str]:
         """Topics with a schema."""
         return list(self._validators)
+
+
+def compile_schema_file(path: str | Path) -> tuple[Validator, FastPath | None]:
+    """Validator and fast path of a JSON Schema file outside the topic catalog (a pipeline plugin's own
+    input schema).
+
+    Raises:
+        ConfigError: If the file cannot be read, is not JSON, or does not compile.
+    """
+    path = Path(path)
+    try:
+        schema = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ConfigError(f"input schema {path}: cannot read it as JSON: {error}") from None
+    try:
+        return fastjsonschema.compile(schema), compile_fast_path(schema)
+    except Exception as error:  # noqa: BLE001 - re.error, JsonSchemaDefinitionException...
+        raise ConfigError(f"input schema {path}: does not compile: {error}") from None
+

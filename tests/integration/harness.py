@@ -184,11 +184,12 @@ def alerts_of(outputs: list[Output]) -> list[dict]:
 
 
 def write_pipeline(tmp_path: Path, name: str, bootstrap: str, input_topic: str, output_topic: str,
-                   dead_letter_topic: str, alerts_topic: str, stack, **sections) -> Path:
-    """A pipeline YAML for the shipped fraud pipeline pointed at private topics and ids."""
+                   dead_letter_topic: str, alerts_topic: str, stack, pipeline_name: str = "fraud", **sections) -> Path:
+    """A pipeline YAML (the shipped fraud pipeline unless ``sections`` name another plugin) pointed at
+    private topics and ids."""
     run = uuid.uuid4().hex[:8]
     config = {
-        "name": "fraud",
+        "name": pipeline_name,
         "kafka": {"bootstrap_servers": bootstrap, "group_id": f"test-{name}-{run}",
                   "transactional_id_prefix": f"test-{name}-{run}", "commit_interval_ms": 100},
         "topics": {"input": input_topic, "input_schema": "fraud.transactions", "output": output_topic,

@@ -22,7 +22,12 @@ from engine.topics.metaschema import check_json_schema
 from engine.topics.plan import TopicState, plan_topic
 
 TOPICS_DIR = DEFAULT_CATALOG_PATH.parent
-INPUT_TOPICS = ("fraud.transactions", "fraud.labels")
+TOPIC_NAMES = TopicCatalog.load().names
+# Topics the engine consumes from producers it does not control: strict schemas.
+INPUT_TOPICS = ("fraud.transactions", "fraud.labels", "recs.requests", "recs.feedback")
+# Dead-letter topic -> the input topic whose rejected records it holds.
+DEAD_LETTERS = {"fraud.dlq": "fraud.transactions", "recs.dlq": "recs.requests"}
+_SCALAR_TYPES = ("integer", "number", "string", "boolean", "null")
 
 
 @pytest.fixture(scope="module")
@@ -46,13 +51,24 @@ def test_catalog_declares_the_pipeline_topics(catalog):
         "fraud.dlq": 3,
         "alerts": 1,
         "fraud.shadow": 3,
+        "recs.requests": 6,
+        "recs.ranked": 6,
+        "recs.feedback": 6,
+        "recs.dlq": 3,
     }
     assert {spec.name: spec.partitions for spec in catalog} == expected
 
 
-def test_dlq_can_hold_any_record_the_input_topic_can(catalog):
-    input_limit = int(catalog.spec("fraud.transactions").config["max.message.bytes"])
-    dlq_limit = int(catalog.spec("fraud.dlq").config["max.message.bytes"])
+def test_every_dead_letter_topic_names_its_input(catalog):
+    dead_letter_topics = {name for name in catalog.names if name.endswith(".dlq")}
+    assert dead_letter_topics == set(DEAD_LETTERS)
+    assert set(DEAD_LETTERS.values()) <= set(INPUT_TOPICS)
+
+
+@pytest.mark.parametrize(("dlq", "input_topic"), sorted(DEAD_LETTERS.items()))
+def test_dlq_can_hold_any_record_the_input_topic_can(catalog, dlq, input_topic):
+    input_limit = int(catalog.spec(input_topic).config["max.message.bytes"])
+    dlq_limit = int(catalog.spec(dlq).config["max.message.bytes"])
     assert input_limit > 1_048_576  # the decoder's default max_bytes, plus record overhead
     assert dlq_limit >= input_limit + 64 * 1024  # room for the streaminfer.dlq.* headers
 
@@ -69,30 +85,65 @@ def test_every_schema_file_is_valid_draft_07(schema_path):
 
 @pytest.mark.parametrize("topic", INPUT_TOPICS)
 def test_input_schemas_allow_no_extra_fields(registry, topic):
-    assert registry.schema(topic)["additionalProperties"] is False
+    schema = registry.schema(topic)
+    assert schema["additionalProperties"] is False
+    for name, field in _all_properties(schema):  # nested objects too (recs.requests' context)
+        if field.get("type") == "object":
+            assert field.get("additionalProperties") is False, f"{topic}: {name}"
 
 
-def test_every_topic_has_examples_that_validate(catalog, registry):
-    for topic in catalog.names:
-        examples = json.loads((TOPICS_DIR / "examples" / f"{topic}.json").read_text())
-        assert examples, topic
-        for example in examples:
-            registry.validator(topic)(example)
+@pytest.mark.parametrize("topic", TOPIC_NAMES)
+def test_every_topic_has_examples_that_validate(registry, topic):
+    examples = json.loads((TOPICS_DIR / "examples" / f"{topic}.json").read_text(encoding="utf-8"))
+    assert isinstance(examples, list) and examples
+    for example in examples:
+        registry.validator(topic)(example)
 
 
-def test_dlq_schema_lists_exactly_the_reason_codes(registry):
-    properties = registry.schema("fraud.dlq")["properties"]
+@pytest.mark.parametrize("dlq", sorted(DEAD_LETTERS))
+def test_dlq_schema_lists_exactly_the_reason_codes(registry, dlq):
+    properties = registry.schema(dlq)["properties"]
     assert properties["streaminfer.dlq.reason"]["enum"] == [reason.value for reason in DlqReason]
 
 
-def test_flat_input_schemas_get_a_fast_path(registry):
-    assert registry.fast_path("fraud.transactions") is not None
-    assert registry.fast_path("alerts") is None  # nested: fastjsonschema alone
+def test_dead_letter_schemas_share_one_header_contract(registry):
+    # Replay and dashboards read every DLQ the same way: only names and descriptions differ.
+    contract_keys = ("type", "additionalProperties", "required", "properties")
+    first, *others = [
+        {key: registry.schema(dlq)[key] for key in contract_keys} for dlq in DEAD_LETTERS
+    ]
+    assert others and all(contract == first for contract in others)
+
+
+@pytest.mark.parametrize("topic", TOPIC_NAMES)
+def test_flat_schemas_and_only_those_get_a_fast_path(registry, topic):
+    # Flat (required scalars only, no extra fields) compiles to a fast path; anything nested,
+    # optional or open (alerts, recs.requests' arrays and context) is left to fastjsonschema.
+    flat = _is_flat(registry.schema(topic))
+    assert (registry.fast_path(topic) is not None) is flat
 
 
 def test_registry_names_unknown_topics(registry):
     with pytest.raises(ConfigError, match="no schema for topic 'nope'"):
         registry.validator("nope")
+
+
+def test_flatness_rule_sees_nesting_and_optional_fields(registry):
+    assert _is_flat(registry.schema("fraud.transactions"))
+    assert _is_flat(registry.schema("recs.feedback"))
+    assert not _is_flat(registry.schema("recs.requests"))  # arrays, a nested object, optional k
+    assert not _is_flat(registry.schema("alerts"))
+
+
+def _is_flat(schema):
+    properties = schema.get("properties", {})
+    return (
+        schema.get("type") == "object"
+        and schema.get("additionalProperties") is False
+        and bool(properties)
+        and set(schema.get("required", ())) == set(properties)
+        and all(field.get("type") in _SCALAR_TYPES for field in properties.values())
+    )
 
 
 def _all_properties(schema, prefix=""):
