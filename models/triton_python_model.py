@@ -3,7 +3,10 @@
 This file is copied verbatim into ``<repo>/<name>/<version>/model.py``. It runs in
 Triton's stub process, where only torch, numpy and ``triton_python_backend_utils`` are
 importable, so it must stay self-contained (no imports from this project). Input and
-output names and the feature count are read from the model's ``config.pbtxt``.
+output names, data types and widths are read from the model's ``config.pbtxt``; every
+input is 2-D ``[N, width]`` and goes to the TorchScript ``forward`` positionally, in
+config order (fraud: one FP32 ``features``; recs: INT64 ``user_bucket``, INT64
+``item_bucket``, FP32 ``context``).
 """
 
 import json
@@ -24,6 +27,8 @@ from torch.utils.dlpack import from_dlpack, to_dlpack  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 _WARMUP_BATCH_SIZES = (1, 64, 1024)
+# The config data types this wrapper can feed to a TorchScript model.
+_TORCH_DTYPES = {"TYPE_FP32": torch.float32, "TYPE_INT64": torch.int64, "TYPE_INT32": torch.int32}
 
 
 class TritonPythonModel:
@@ -37,9 +42,13 @@ class TritonPythonModel:
                 ``model_version``, ...).
         """
         config = json.loads(args["model_config"])
-        self._input_name = config["input"][0]["name"]
+        self._inputs = []  # (name, torch dtype, width), in config order = forward's argument order
+        for spec in config["input"]:
+            data_type = spec.get("data_type", "TYPE_FP32")
+            if data_type not in _TORCH_DTYPES:
+                raise ValueError(f"input '{spec['name']}' has unsupported data_type {data_type}")
+            self._inputs.append((spec["name"], _TORCH_DTYPES[data_type], int(spec["dims"][-1])))
         self._output_name = config["output"][0]["name"]
-        self._n_features = int(config["input"][0]["dims"][-1])
         # A drill knob, never set by a shipped config: a model that answers slowly, so back-pressure
         # can be tested against a real server (config.pbtxt `parameters` key "execute_delay_ms").
         delay = config.get("parameters", {}).get("execute_delay_ms", {}).get("string_value", "0")
@@ -62,13 +71,14 @@ class TritonPythonModel:
         with torch.inference_mode():
             for size in _WARMUP_BATCH_SIZES:
                 for _ in range(2):
-                    self._model(torch.zeros(size, self._n_features))
+                    self._model(*[torch.zeros(size, width, dtype=dtype) for _, dtype, width in self._inputs])
 
     def execute(self, requests):
         """Score a list of requests (one dynamic batch).
 
         Args:
-            requests: ``pb_utils.InferenceRequest`` objects, each carrying ``[n_i, F]`` float32.
+            requests: ``pb_utils.InferenceRequest`` objects, each carrying every configured
+                input as ``[n_i, width]`` (the same ``n_i`` for all of a request's inputs).
 
         Returns:
             One ``pb_utils.InferenceResponse`` per request, in order: ``score`` ``[n_i, 1]``
@@ -76,21 +86,17 @@ class TritonPythonModel:
         """
         if self._execute_delay_s:
             time.sleep(self._execute_delay_s)
-        tensors, rows, errors = [], {}, {}
+        columns = [[] for _ in self._inputs]  # per input, the valid requests' tensors
+        rows, errors = {}, {}
         for position, request in enumerate(requests):
-            tensor = pb_utils.get_input_tensor_by_name(request, self._input_name)
-            if tensor is None:
-                errors[position] = f"missing input '{self._input_name}'"
+            tensors, error = self._read_request(request)
+            if error is not None:
+                errors[position] = error
                 continue
-            # DLPack, not as_numpy(): the stub's numpy bridge was built against numpy 1.x and
-            # mis-sizes arrays under numpy 2 (outputs came back empty); DLPack is ABI-stable.
-            array = from_dlpack(tensor.to_dlpack())
-            if array.dim() != 2 or array.shape[1] != self._n_features:
-                errors[position] = f"'{self._input_name}' must be [N, {self._n_features}], got {list(array.shape)}"
-                continue
-            tensors.append(array)
-            rows[position] = array.shape[0]
-        scores = self._score(tensors)
+            for column, tensor in zip(columns, tensors):
+                column.append(tensor)
+            rows[position] = tensors[0].shape[0]
+        scores = self._score(columns)
 
         responses, offset = [], 0
         for position in range(len(requests)):
@@ -104,14 +110,32 @@ class TritonPythonModel:
             responses.append(pb_utils.InferenceResponse(output_tensors=[output]))
         return responses
 
-    def _score(self, tensors):
-        if not tensors:
+    def _read_request(self, request):
+        """A request's input tensors in config order, or (None, the reason it is malformed)."""
+        tensors = []
+        for name, _, width in self._inputs:
+            tensor = pb_utils.get_input_tensor_by_name(request, name)
+            if tensor is None:
+                return None, f"missing input '{name}'"
+            # DLPack, not as_numpy(): the stub's numpy bridge was built against numpy 1.x and
+            # mis-sizes arrays under numpy 2 (outputs came back empty); DLPack is ABI-stable.
+            array = from_dlpack(tensor.to_dlpack())
+            if array.dim() != 2 or array.shape[1] != width:
+                return None, f"'{name}' must be [N, {width}], got {list(array.shape)}"
+            tensors.append(array)
+        if any(t.shape[0] != tensors[0].shape[0] for t in tensors):
+            shapes = ", ".join(f"'{name}' {list(t.shape)}" for (name, _, _), t in zip(self._inputs, tensors))
+            return None, f"inputs must have the same number of rows, got {shapes}"
+        return tensors, None
+
+    def _score(self, columns):
+        if not columns[0]:
             return torch.zeros((0, 1), dtype=torch.float32)
         # One concatenated call amortises per-call overhead over the whole dynamic batch;
         # cat also copies, so the request buffers are never written to.
-        batch = torch.cat(tensors, dim=0).to(torch.float32)
+        batch = [torch.cat(column, dim=0).to(dtype) for column, (_, dtype, _) in zip(columns, self._inputs)]
         with torch.inference_mode():
-            scores = self._model(batch)
+            scores = self._model(*batch)
         return scores.reshape(-1, 1).to(torch.float32).contiguous().clone()
 
     def finalize(self):

@@ -1,4 +1,5 @@
-"""``streaminfer generate fraud`` — synthetic card transactions (and delayed labels) into Kafka."""
+"""``streaminfer generate events --pipeline P`` — any pipeline plugin's synthetic input into Kafka;
+``generate recs`` is its shorthand, ``generate fraud`` adds fraud's delayed labels."""
 
 from __future__ import annotations
 
@@ -41,3 +42,46 @@ def fraud(
         typer.echo(f"error: {report.failed} records failed delivery, {report.unacknowledged} still unacknowledged "
                    f"after the final flush (first failure: {report.first_failure or 'none'})", err=True)
         raise typer.Exit(1)
+
+
+@app.command("events")
+@clear_errors
+def events(
+    pipeline: str = typer.Option(..., "--pipeline", "-p", help="Shipped pipeline name or a YAML path."),
+    count: int = typer.Option(10_000, "--count", "-n", min=1, help="Valid events to produce."),
+    seed: int = typer.Option(7, "--seed", help="Same seed → same events."),
+    rate: float = typer.Option(0.0, "--rate", min=0.0, help="Events per second (0 = as fast as possible)."),
+    malformed: int = typer.Option(0, "--malformed", min=0, help="Malformed records to interleave."),
+    drift: float = typer.Option(0.0, "--drift", min=0.0, max=1.0, help="The generator's drift knob."),
+    topic: str = typer.Option(None, "--topic", help="Default: the pipeline's input topic."),
+) -> None:
+    """Produce COUNT synthetic events of PIPELINE's plugin, keyed by its entity key."""
+    from engine.config.pipeline import load_pipeline
+    from engine.generate.stream import EventStreamProducer
+    from engine.pipeline.loader import load_plugin
+
+    settings = load_pipeline(pipeline)
+    plugin = load_plugin(settings.plugin, settings.plugin_options)
+    topic = topic or settings.topics.input
+    producer = EventStreamProducer(settings.kafka.bootstrap_servers, topic, plugin)
+    report = producer.run(plugin.synthetic_events(seed, drift), count, rate=rate, malformed=malformed, seed=seed)
+    typer.echo(f"produced {report.events} {settings.name} events, {report.malformed} malformed in "
+               f"{report.seconds:.1f}s → {topic}")
+    if not report.complete:
+        typer.echo(f"error: {report.failed} records failed delivery, {report.unacknowledged} still unacknowledged "
+                   f"after the final flush (first failure: {report.first_failure or 'none'})", err=True)
+        raise typer.Exit(1)
+
+
+@app.command("recs")
+@clear_errors
+def recs(
+    count: int = typer.Option(10_000, "--count", "-n", min=1, help="Ranking requests to produce."),
+    seed: int = typer.Option(7, "--seed", help="Same seed → same requests."),
+    rate: float = typer.Option(0.0, "--rate", min=0.0, help="Requests per second (0 = as fast as possible)."),
+    malformed: int = typer.Option(0, "--malformed", min=0, help="Malformed records to interleave."),
+    drift: float = typer.Option(0.0, "--drift", min=0.0, max=1.0, help="Taste shift, new cohort, popularity shock."),
+    topic: str = typer.Option(None, "--topic", help="Default: recs.requests."),
+) -> None:
+    """Produce COUNT ranking requests keyed by user id (shorthand for ``generate events --pipeline recs``)."""
+    events(pipeline="recs", count=count, seed=seed, rate=rate, malformed=malformed, drift=drift, topic=topic)

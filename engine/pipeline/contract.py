@@ -11,13 +11,14 @@ pipeline (fraud, recs, or one a user writes) is a YAML file in ``compose/pipelin
   variable-length lists as flat values plus per-event offsets, the Merlin / HugeCTR convention),
 * how Triton's named outputs become one output record value per event (:meth:`PipelinePlugin.records`),
 * how labels or feedback join the outputs (:attr:`PipelinePlugin.labels`),
-* its model builder (``models build``).
+* its generator and its model builder (``generate``, ``models build``).
 
 Nothing here may name a use case: the engine imports plugins only through :func:`load_plugin`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
@@ -145,6 +146,10 @@ class PipelinePlugin:
         raise NotImplementedError
 
     # -- tooling ---------------------------------------------------------------------------
+    def synthetic_events(self, seed: int, drift: float = 0.0) -> Iterator[dict[str, Any]]:
+        """An endless, seeded stream of valid input events for ``streaminfer generate``."""
+        raise NotImplementedError(f"pipeline {self.name!r} has no generator")
+
     def build_model(self, repository: Path, force: bool = False) -> Any:
         """Train (or reuse a cached artifact) and export a new version into a Triton repository;
         returns an object with ``name``, ``version``, ``path``, ``metrics`` and ``from_cache``."""

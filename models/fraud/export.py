@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,45 +13,18 @@ from typing import Any
 import torch
 
 from models import triton_repo
+from models.build_cache import ModelBuild, cached_or_trained, default_cache_dir
 from models.fraud.features import CATEGORICAL_COLUMNS, FEATURE_NAMES
 from models.fraud.schema import SCHEMA_VERSION
 from models.fraud.train import train_fraud_model
-from models.torchscript import load_torchscript, score_in_process, sha256_hex, to_torchscript_bytes
+from models.torchscript import load_torchscript, score_in_process, sha256_hex
 
-__all__ = ["MODEL_NAME", "ModelBuild", "build_fraud_model", "load_torchscript", "score_in_process"]
+__all__ = ["MODEL_NAME", "ModelBuild", "build_fraud_model", "default_cache_dir", "load_torchscript", "score_in_process"]
 
 MODEL_NAME = "fraud"
 INPUT = triton_repo.TensorSpec("features", (len(FEATURE_NAMES),))  # = FraudNet.forward's argument name
 OUTPUT = triton_repo.TensorSpec("score", (1,))
 _PACKAGE_DIR = Path(__file__).resolve().parent
-
-
-@dataclass(frozen=True)
-class ModelBuild:
-    """Result of :func:`build_fraud_model`.
-
-    Attributes:
-        name: Triton model name.
-        version: Version number written.
-        path: The version directory (``<repo>/<name>/<version>``).
-        metrics: Offline training metrics.
-        sha256: SHA-256 of ``model.pt``.
-        from_cache: Whether the artifact came from the cache (no training ran).
-    """
-
-    name: str
-    version: int
-    path: Path
-    metrics: dict[str, Any]
-    sha256: str
-    from_cache: bool
-
-
-def default_cache_dir() -> Path:
-    """``$STREAMINFER_CACHE_DIR`` or ``$XDG_CACHE_HOME/streaminfer/models`` (``~/.cache/...``)."""
-    if "STREAMINFER_CACHE_DIR" in os.environ:
-        return Path(os.environ["STREAMINFER_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streaminfer" / "models"
 
 
 def training_fingerprint(seed: int, n_events: int, epochs: int) -> str:
@@ -68,19 +40,11 @@ def training_fingerprint(seed: int, n_events: int, epochs: int) -> str:
 def _cached_or_trained(cache_dir: Path, seed: int, n_events: int, epochs: int,
                        force: bool) -> tuple[bytes, dict[str, Any], str, bool]:
     fingerprint = training_fingerprint(seed, n_events, epochs)
-    entry = cache_dir / f"{MODEL_NAME}-{fingerprint[:16]}"
-    model_path, metrics_path = entry / "model.pt", entry / "metrics.json"
-    if not force and model_path.exists() and metrics_path.exists():
-        return model_path.read_bytes(), json.loads(metrics_path.read_text()), fingerprint, True
-    model, metrics = train_fraud_model(seed=seed, n_events=n_events, epochs=epochs)
-    torchscript = to_torchscript_bytes(model)
-    entry.mkdir(parents=True, exist_ok=True)
-    # Metrics last: their presence marks a complete cache entry.
-    (entry / "model.pt.tmp").write_bytes(torchscript)
-    os.replace(entry / "model.pt.tmp", model_path)
-    (entry / "metrics.json.tmp").write_text(json.dumps(metrics, indent=2))
-    os.replace(entry / "metrics.json.tmp", metrics_path)
-    return torchscript, metrics, fingerprint, False
+    torchscript, metrics, from_cache = cached_or_trained(
+        cache_dir, MODEL_NAME, fingerprint, lambda: train_fraud_model(seed=seed, n_events=n_events, epochs=epochs),
+        force,
+    )
+    return torchscript, metrics, fingerprint, from_cache
 
 
 def build_fraud_model(repo_dir: Path, version: int | None = None, cache_dir: Path | None = None, force: bool = False,

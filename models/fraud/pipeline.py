@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,14 @@ class FraudPipeline(PipelinePlugin):
         scores = outputs["score"].reshape(-1).tolist()
         return [encode(event["event_id"], score, topic, partition, offset, event["event_time"])
                 for event, score, (topic, partition, offset) in zip(events, scores, sources)]
+
+    def synthetic_events(self, seed: int, drift: float = 0.0) -> Iterator[dict[str, Any]]:
+        """Card transactions (labels are produced by ``generate fraud``, which also delays them)."""
+        from models.fraud.generator import FraudGenerator
+
+        generator = FraudGenerator(seed=seed, drift=drift)
+        while True:
+            yield from generator.batch(1000)[0]
 
     def build_model(self, repository: Path, force: bool = False):
         """Train (cached by code and seed) and export a new ``fraud`` version."""

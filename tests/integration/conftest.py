@@ -108,24 +108,48 @@ def fraud_model(stack: LocalStack):
     return repository / "fraud" / str(versions[-1])
 
 
+@pytest.fixture(scope="session")
+def recs_model(stack: LocalStack):
+    """The recs ranker exported into the stack's repository and READY in Triton."""
+    from engine.inference.model_control import ModelControl
+    from models.recs.export import build_recs_model
+
+    repository = stack.settings.model_repository
+    control = ModelControl(stack.settings.triton_http_url)
+    versions = ModelControl.versions_on_disk(repository, "recs")
+    if not versions:
+        versions = [build_recs_model(repository).version]
+    if str(versions[-1]) not in control.ready_versions("recs"):
+        control.load("recs")
+    return repository / "recs" / str(versions[-1])
+
+
 @pytest.fixture()
-def pipeline(tmp_path, stack: LocalStack, kafka_bootstrap: str, make_topic, fraud_model):
-    """Factory: a private fraud pipeline (3-partition topics, own group and transactional ids)."""
+def pipeline(request, tmp_path, stack: LocalStack, kafka_bootstrap: str, make_topic, fraud_model):
+    """Factory: a private pipeline of a shipped use case (``fraud`` unless ``use_case`` says otherwise;
+    3-partition topics, own group and transactional ids)."""
     from tests.integration.harness import PrivatePipeline, write_pipeline
+    from tests.integration.use_cases import USE_CASES
 
     made: list[PrivatePipeline] = []
 
-    def _make(name: str, partitions: int = 3, **sections) -> PrivatePipeline:
+    def _make(name: str, partitions: int = 3, use_case: str = "fraud", **sections) -> PrivatePipeline:
+        case = USE_CASES[use_case]
+        if use_case == "recs":
+            request.getfixturevalue("recs_model")
+            sections = {"name": "recs", "plugin": "models.recs.pipeline:RecsPipeline",
+                        "triton": {"model_name": "recs"}, "topics": {"input_schema": "recs.requests"},
+                        "batching": dict(case.batching or {}), **sections}
         input_topic = make_topic(f"{name}.in", partitions)
         output_topic = make_topic(f"{name}.scores", partitions)
         dead_letter = make_topic(f"{name}.dlq", 1, {"max.message.bytes": "2097152"})
         alerts = make_topic(f"{name}.alerts", 1)
         path = write_pipeline(tmp_path, name, kafka_bootstrap, input_topic, output_topic, dead_letter, alerts, stack,
-                              **sections)
+                              pipeline_name=sections.pop("name", "fraud"), **sections)
         logs = tmp_path / f"{name}-logs"
         logs.mkdir()
         made.append(PrivatePipeline(name, path, input_topic, output_topic, dead_letter, alerts, kafka_bootstrap,
-                                    logs))
+                                    logs, use_case=case))
         return made[-1]
 
     yield _make

@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.chaos.faults import ServeProcess
 from engine.chaos.invariant import InvariantReport, check_invariant
 from engine.chaos.watch import CommittedRecord, CommittedTopicWatcher, input_positions, read_committed
-from models.fraud.generator import FraudGenerator
+from tests.integration.use_cases import FRAUD, UseCase
 
 Output = CommittedRecord  # what the readers return: topic, partition, offset, key, value, headers
 
@@ -79,6 +79,7 @@ class PrivatePipeline:
     alerts: str
     bootstrap: str
     log_dir: Path
+    use_case: UseCase = FRAUD
     workers: list[ServeProcess] = field(default_factory=list)
     watches: list[Watch] = field(default_factory=list)
 
@@ -117,17 +118,15 @@ class PrivatePipeline:
         return Producer({"bootstrap.servers": self.bootstrap, "enable.idempotence": True, "linger.ms": 5})
 
     def produce_events(self, count: int, seed: int, rate: float = 0.0, chunk: int = 200) -> list[dict]:
-        """Produce ``count`` valid events keyed by card id; returns them."""
-        generator, producer, events = FraudGenerator(seed=seed), self.producer(), []
+        """Produce ``count`` valid events of the pipeline's use case, keyed by entity; returns them."""
+        events, producer = self.use_case.events(count, seed), self.producer()
         started = time.monotonic()
-        while len(events) < count:
-            batch, _ = generator.batch(min(chunk, count - len(events)))
-            for event in batch:
-                producer.produce(self.input, orjson.dumps(event), event["card_id"].encode())
+        for start in range(0, len(events), chunk):
+            for event in events[start:start + chunk]:
+                producer.produce(self.input, orjson.dumps(event), self.use_case.key(event))
             producer.poll(0)
-            events.extend(batch)
             if rate:
-                ahead = len(events) / rate - (time.monotonic() - started)
+                ahead = (start + chunk) / rate - (time.monotonic() - started)
                 if ahead > 0:
                     time.sleep(ahead)
         assert producer.flush(60) == 0, "input not acknowledged"
@@ -162,12 +161,12 @@ class PrivatePipeline:
         return scores
 
 
-def assert_exactly_once_in_order(events: list[dict], scores: list[Output]) -> None:
-    """Every event scored exactly once, and each input partition's scores in input-offset order."""
+def assert_exactly_once_in_order(events: list[dict], scores: list[Output], id_field: str = "event_id") -> None:
+    """Every event answered exactly once, and each input partition's outputs in input-offset order."""
     decoded = [orjson.loads(o.value) for o in scores]
-    ids = [d["event_id"] for d in decoded]
+    ids = [d[id_field] for d in decoded]
     duplicates = len(ids) - len(set(ids))
-    missing = {e["event_id"] for e in events} - set(ids)
+    missing = {e[id_field] for e in events} - set(ids)
     assert duplicates == 0, f"{duplicates} events scored more than once"
     assert not missing, f"{len(missing)} events never scored, e.g. {sorted(missing)[:3]}"
     last: dict[tuple[int, int], int] = {}

@@ -8,9 +8,13 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
+
 from tests.integration.harness import alerts_of, assert_exactly_once_in_order, free_port, scrape
 
 FAST_GROUP = {"session_timeout_ms": 6000}  # the broker's minimum: a dead member leaves the group in 6 s
+#: Every guarantee holds for every shipped pipeline: the same failure, the same check.
+USE_CASES = pytest.mark.parametrize("use_case", ["fraud", "recs"])
 
 
 class BackgroundProducer:
@@ -54,31 +58,37 @@ def kill_mid_stream(p, watch, worker, producer: BackgroundProducer, min_new_outp
     return at_kill
 
 
-def test_kill_dash_nine_twice_then_restart(pipeline) -> None:
-    p = pipeline("kill9", kafka=FAST_GROUP)
+@USE_CASES
+def test_kill_dash_nine_twice_then_restart(pipeline, use_case) -> None:
+    p = pipeline("kill9", use_case=use_case, kafka=FAST_GROUP)
     watch = p.watch()
-    with BackgroundProducer(p, count=30_000, seed=21, rate=1500) as producer:
+    count, rate = p.use_case.scaled(30_000, 1500)
+    with BackgroundProducer(p, count=count, seed=21, rate=rate) as producer:
         worker = p.start_worker("0")
-        kill_mid_stream(p, watch, worker, producer)  # transaction open, offsets uncommitted
+        small = int(300 * p.use_case.speed)
+        kill_mid_stream(p, watch, worker, producer, small)  # transaction open, offsets uncommitted
         worker = p.start_worker("0")  # same transactional.id: fences and aborts the zombie's transaction
-        kill_mid_stream(p, watch, worker, producer)
+        kill_mid_stream(p, watch, worker, producer, small)
         worker = p.start_worker("0")
         worker.wait_for_assignment(timeout_s=60)
         events = producer.wait()
     watch.scores.wait_for(len(events), timeout_s=150)
     assert p.stop(worker) == 0, p.logs()
     scores = p.settle_and_check(watch, len(events))
-    assert_exactly_once_in_order(events, scores)
+    assert_exactly_once_in_order(events, scores, p.use_case.id_field)
 
 
-def test_triton_outage_mid_stream(pipeline, stack) -> None:
-    p = pipeline("outage")
+@USE_CASES
+def test_triton_outage_mid_stream(pipeline, stack, use_case) -> None:
+    p = pipeline("outage", use_case=use_case)
     watch = p.watch()
     triton = stack.triton
-    with BackgroundProducer(p, count=10_000, seed=22, rate=800) as producer:
+    count, rate = p.use_case.scaled(10_000, 800)
+    with BackgroundProducer(p, count=count, seed=22, rate=rate) as producer:
         worker = p.start_worker("0")
         worker.wait_for_assignment(timeout_s=60)
-        assert watch.scores.wait_for(300, timeout_s=60) >= 300, p.logs()
+        first = int(300 * p.use_case.speed)
+        assert watch.scores.wait_for(first, timeout_s=60) >= first, p.logs()
         assert triton.process.stop(grace_s=10)
         try:
             time.sleep(4.0)  # events keep arriving while Triton is down
@@ -94,7 +104,7 @@ def test_triton_outage_mid_stream(pipeline, stack) -> None:
     watch.scores.wait_for(len(events), timeout_s=180)
     assert p.stop(worker) == 0, p.logs()
     scores = p.settle_and_check(watch, len(events))
-    assert_exactly_once_in_order(events, scores)
+    assert_exactly_once_in_order(events, scores, p.use_case.id_field)
     logs = p.logs()
     assert "circuit breaker OPEN" in logs and "half-open" in logs
     alerts = alerts_of(p.read(p.alerts, expected=1, timeout_s=10, quiet_s=1.0))
@@ -103,17 +113,20 @@ def test_triton_outage_mid_stream(pipeline, stack) -> None:
     assert down[0]["severity"] == "critical" and down[0]["evidence"]["detector"] == "circuit_breaker"
 
 
-def test_rebalance_from_one_to_two_workers(pipeline) -> None:
+@USE_CASES
+def test_rebalance_from_one_to_two_workers(pipeline, use_case) -> None:
     # Commits every 2 s: the revoke must land inside an open transaction that holds outputs of the
     # revoked partitions (at 100 ms, librdkafka's join round usually lets it commit first), so a
     # worker that did not commit on revoke would hand over partitions whose outputs are uncommitted.
-    p = pipeline("rebalance", partitions=4, kafka={"commit_interval_ms": 2000})
+    p = pipeline("rebalance", partitions=4, use_case=use_case, kafka={"commit_interval_ms": 2000})
     watch = p.watch()
     ports = free_port(), free_port()
-    with BackgroundProducer(p, count=24_000, seed=23, rate=1500) as producer:
+    count, rate = p.use_case.scaled(24_000, 1500)
+    with BackgroundProducer(p, count=count, seed=23, rate=rate) as producer:
         first = p.start_worker("0", metrics_port=ports[0])
         assert len(first.wait_for_assignment()) == 4, first.partition_events()
-        assert watch.scores.wait_for(300, timeout_s=60) >= 300, p.logs()
+        early = int(300 * p.use_case.speed)
+        assert watch.scores.wait_for(early, timeout_s=60) >= early, p.logs()
         second = p.start_worker("1", metrics_port=ports[1])  # cooperative-sticky: some partitions move
         taken = second.wait_for_assignment(timeout_s=60)
         first.wait_until(lambda: any(e == "revoked" for e, _ in first.partition_events()), 30, "a revoke")
@@ -131,7 +144,7 @@ def test_rebalance_from_one_to_two_workers(pipeline) -> None:
     assert at_handover < len(events)
     assert p.stop(first) == 0 and p.stop(second) == 0, p.logs()
     scores = p.settle_and_check(watch, len(events))
-    assert_exactly_once_in_order(events, scores)
+    assert_exactly_once_in_order(events, scores, p.use_case.id_field)
 
 
 def test_sigterm_mid_stream_drains_commits_and_exits_zero(pipeline) -> None:
@@ -152,4 +165,4 @@ def test_sigterm_mid_stream_drains_commits_and_exits_zero(pipeline) -> None:
     watch.scores.wait_for(len(events), timeout_s=120)
     assert p.stop(worker) == 0, p.logs()
     scores = p.settle_and_check(watch, len(events))
-    assert_exactly_once_in_order(events, scores)
+    assert_exactly_once_in_order(events, scores, p.use_case.id_field)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-import types
 from itertools import product
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.utils.dlpack
 
 from models import triton_repo
 from models.fraud.export import INPUT, OUTPUT, ModelBuild, build_fraud_model
@@ -22,6 +18,7 @@ from models.fraud.network import FraudNet
 from models.fraud.train import train_fraud_model
 from models.metrics import average_precision, roc_auc
 from models.torchscript import load_torchscript, score_in_process, to_torchscript_bytes
+from tests.unit.triton_stub_fakes import served_model
 
 SMALL = {"n_events": 20_000, "epochs": 1}
 
@@ -157,48 +154,11 @@ def test_second_build_reuses_the_cache_and_bumps_the_version(built: tuple[ModelB
         build_fraud_model(repo, version=1, cache_dir=cache, seed=5, **SMALL)
 
 
-def _fake_pb_utils() -> types.ModuleType:
-    """The slice of ``triton_python_backend_utils`` that model.py uses (numpy and DLPack I/O)."""
-
-    class Tensor:
-        def __init__(self, name: str, array: np.ndarray) -> None:
-            self.name, self.array = name, array
-
-        def as_numpy(self) -> np.ndarray:
-            return self.array
-
-        def to_dlpack(self) -> object:
-            return torch.utils.dlpack.to_dlpack(torch.from_numpy(self.array))
-
-        @classmethod
-        def from_dlpack(cls, name: str, capsule: object) -> Tensor:
-            return cls(name, torch.utils.dlpack.from_dlpack(capsule).numpy())
-
-    class InferenceResponse:
-        def __init__(self, output_tensors: list[Tensor], error: object = None) -> None:
-            self.output_tensors, self.error = output_tensors, error
-
-    module = types.ModuleType("triton_python_backend_utils")
-    module.Tensor = Tensor
-    module.InferenceResponse = InferenceResponse
-    module.TritonError = lambda message: message
-    module.get_input_tensor_by_name = lambda request, name: request.get(name)
-    return module
-
-
 def test_python_backend_model_scores_a_dynamic_batch(built: tuple[ModelBuild, Path, Path],
                                                      features: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
-    build, repo, _ = built
-    pb_utils = _fake_pb_utils()
-    monkeypatch.setitem(sys.modules, "triton_python_backend_utils", pb_utils)
-    spec = importlib.util.spec_from_file_location("served_model", build.path / "model.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    served = module.TritonPythonModel()
+    build = built[0]
     config = {"input": [INPUT.to_json()], "output": [OUTPUT.to_json()]}
-    served.initialize(
-        {"model_config": json.dumps(config), "model_repository": str(repo / "fraud"), "model_version": "1"}
-    )
+    served, pb_utils = served_model(build.path, config, monkeypatch)
 
     sizes = [1, 5, 17]
     chunks = np.split(features[:sum(sizes)], np.cumsum(sizes)[:-1])
