@@ -1,4 +1,4 @@
-"""``streaminfer demo`` — the fraud pipeline live on the local real stack (what `make demo` runs)."""
+"""``streaminfer demo`` — the fraud then the recs pipeline live on the local real stack (what `make demo` runs)."""
 
 from __future__ import annotations
 
@@ -21,10 +21,14 @@ def demo(
     keep_stack: bool = typer.Option(False, "--keep-stack", help="Leave the stack running afterwards."),
     learn: bool = typer.Option(True, "--learn/--no-learn", help="Run the learning side branch beside serve."),
     drift_to: float = typer.Option(1.0, "--drift-to", min=0.0, max=1.0, help="Drift knob after half the run."),
+    recs_seconds: float = typer.Option(20.0, "--recs-seconds", min=0.0, max=3600.0,
+                                       help="Then the recs pipeline for this long (0 = skip)."),
+    recs_rate: float = typer.Option(200.0, "--recs-rate", min=1.0, help="Ranking requests per second offered."),
 ) -> None:
     """Stack up, topics, model, serve + generator with a live view, summary, stack down."""
     from engine.demo.runner import DemoOptions, FraudDemo
 
     options = DemoOptions(seconds=seconds, rate=rate, malformed=malformed, metrics_port=metrics_port,
-                          keep_stack=keep_stack, learn=learn, drift_to=drift_to)
+                          keep_stack=keep_stack, learn=learn, drift_to=drift_to, recs_seconds=recs_seconds,
+                          recs_rate=recs_rate)
     raise typer.Exit(FraudDemo(options).run())

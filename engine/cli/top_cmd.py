@@ -1,4 +1,5 @@
-"""``streaminfer top`` — attach the live terminal view to a running serve worker's /metrics."""
+"""``streaminfer top`` — attach the live terminal view to a running serve worker's /metrics (and, with
+``--samples``, follow its output topic for a few live records)."""
 
 from __future__ import annotations
 
@@ -16,25 +17,44 @@ def register(app: typer.Typer) -> None:
 
 @clear_errors
 def top(
-    metrics_url: str = typer.Option("http://127.0.0.1:9464/metrics", "--metrics-url", help="A worker's /metrics."),
+    pipeline: str = typer.Option("fraud", "--pipeline", "-p", help="Shipped pipeline name or a YAML path."),
+    metrics_url: str = typer.Option(None, "--metrics-url",
+                                    help="A worker's /metrics. Default: 127.0.0.1 at the pipeline's metrics.port."),
+    samples: bool = typer.Option(True, "--samples/--no-samples", help="Show live output records of the pipeline."),
     seconds: float = typer.Option(0.0, "--seconds", min=0.0, help="Stop after this long (0 = until Ctrl-C)."),
     interval: float = typer.Option(1.0, "--interval", min=0.1, max=60.0),
 ) -> None:
     """Throughput, batch size, latency percentiles, dead letters and breaker state, refreshed live."""
+    import orjson
     from rich.live import Live
 
+    from engine.config.pipeline import load_pipeline
     from engine.observe.live_view import LiveState, render
     from engine.observe.scrape import scrape
+    from engine.observe.tail import TopicTail
+    from engine.pipeline.loader import load_plugin
 
-    state = LiveState()
+    settings = load_pipeline(pipeline)
+    plugin = load_plugin(settings.plugin, settings.plugin_options)
+    url = metrics_url or f"http://127.0.0.1:{settings.metrics.port}/metrics"
+    state = LiveState(summarize=plugin.summarize_output, unit=f"{settings.name} outputs")
+    tail = None
+    if samples:
+        def keep(message) -> None:
+            if len(state.samples) < 3 or message.offset() % 97 == 0:
+                state.samples.append(orjson.loads(message.value()))
+
+        tail = TopicTail(settings.kafka.bootstrap_servers, settings.topics.output, keep, "top").start()
+    title = f"streaminfer top — {settings.name} — {url}"
     deadline = time.monotonic() + seconds if seconds else float("inf")
-    with Live(render(state, title=f"streaminfer top — {metrics_url}"), refresh_per_second=4) as live:
-        while time.monotonic() < deadline:
-            snap = scrape(metrics_url)
-            state.add(snap)
-            if snap is None:
-                state.notes = [f"[yellow]no answer from {metrics_url}[/]"]
-            else:
-                state.notes = []
-            live.update(render(state, title=f"streaminfer top — {metrics_url}"))
-            time.sleep(interval)
+    try:
+        with Live(render(state, title=title), refresh_per_second=4) as live:
+            while time.monotonic() < deadline:
+                snap = scrape(url)
+                state.add(snap)
+                state.notes = [f"[yellow]no answer from {url}[/]"] if snap is None else []
+                live.update(render(state, title=title))
+                time.sleep(interval)
+    finally:
+        if tail is not None:
+            tail.stop()

@@ -1,8 +1,9 @@
-"""``streaminfer demo``: the fraud pipeline live on the local real stack, start to finish.
+"""``streaminfer demo``: the fraud and recs pipelines live on the local real stack, in turn.
 
-stack up → topics apply → model build/load → serve worker and learner → generator at a steady rate with
-a few malformed events, its drift knob turned halfway → live view (hot path, alerts, champion vs
-challengers) → summary → worker and learner drained → stack down (if the demo started it).
+stack up → topics apply → fraud model build/load → serve worker and learner → generator at a steady
+rate with a few malformed events, its drift knob turned halfway → live view (hot path, alerts, champion
+vs challengers) → summary → worker and learner drained → recs: model, serve, ranking requests, live
+view, summary → stack down (if the demo started it).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class DemoOptions:
     keep_stack: bool = False
     learn: bool = True          # run `streaminfer learn` beside the hot path
     drift_to: float = 1.0       # the generator's drift knob halfway through the run
+    recs_seconds: float = 20.0  # the recs pipeline's turn (0 = skip it)
+    recs_rate: float = 200.0    # ranking requests/s: each brings ~60 candidate rows
 
 
 class FraudDemo:
@@ -56,7 +59,7 @@ class FraudDemo:
         self.console = console or Console()
         self.stack = LocalStack(load_stack_settings(), say=lambda line: self.console.print(f"[dim]{line}[/]"))
         self.pipeline = load_pipeline("fraud", **{"metrics.port": options.metrics_port})
-        self.state = LiveState()
+        self.state = LiveState(summarize=_fraud_sample, unit="scores")
         self.alerts: list[dict] = []
         self._learner_labels_read = 0.0     # labels the learner had read at the last progress check
         self._learner_progress_at = time.monotonic()
@@ -80,11 +83,26 @@ class FraudDemo:
             report, final = self._run_live()
             say("[bold]5/5[/] summary")
             self._summary(report, final)
+            if o.recs_seconds > 0:
+                self._run_recs()
         finally:
             if not stack_was_running and not self.options.keep_stack:
                 self.stack.down()
                 say("stack stopped")
         return 0
+
+    def _run_recs(self) -> None:
+        from engine.demo.hot_path import HotPathDemo
+
+        o, say = self.options, self.console.print
+        recs = HotPathDemo(self.stack, "recs", o.recs_seconds, o.recs_rate, max(1, o.malformed // 4),
+                           o.metrics_port, self.console)
+        say(f"[bold]recs[/] model: build (cached) and load; serve + {o.recs_rate:.0f} ranking requests/s "
+            f"for {o.recs_seconds:.0f}s")
+        recs.prepare_model()
+        report, final = recs.run()
+        say("[bold]recs[/] summary")
+        recs.summary(report, final)
 
     def _apply_topics(self) -> None:
         from engine.topics.apply import apply_topics
@@ -272,6 +290,11 @@ class FraudDemo:
                 say(summary_table(self.state.shadow))
                 for line in win_lines(self.state.shadow):
                     say(line)
+
+
+def _fraud_sample(record: dict) -> tuple[str, str]:
+    flag = "[red]" if record["score"] >= 0.5 else ""
+    return record["event_id"], f"{flag}{record['score']:.4f}"
 
 
 def _each_kind_first(alerts: list[dict]) -> list[dict]:

@@ -7,6 +7,7 @@ champion and the challengers (:mod:`engine.observe.shadow_panel`).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.console import Group
@@ -37,6 +38,8 @@ class LiveState:
     notes: list[str] = field(default_factory=list)
     shadow: ShadowBoard | None = None        # champion vs challengers, when a learner runs
     learner: LearnerSnapshot | None = None   # the learner's latest metrics
+    summarize: Callable[[dict], tuple[str, str]] | None = None  # the plugin's (id, result) of a sample
+    unit: str = "outputs"                     # what the throughput line counts
 
     def add(self, snap: MetricsSnapshot | None) -> None:
         """Keep a snapshot (None = worker not answering yet)."""
@@ -52,7 +55,7 @@ class LiveState:
         return (oldest, newest) if newest.at > oldest.at else None
 
 
-def render(state: LiveState, title: str = "streaminfer serve — fraud") -> Panel:
+def render(state: LiveState, title: str = "streaminfer serve") -> Panel:
     """One frame of the live view."""
     stats = Table.grid(padding=(0, 3))
     stats.add_column(justify="right", style="bold")
@@ -66,7 +69,7 @@ def render(state: LiveState, title: str = "streaminfer serve — fraud") -> Pane
         e2e = new.end_to_end.minus(old.end_to_end)
         rows = new.batch_rows.minus(old.batch_rows)
         triton = new.triton.minus(old.triton)
-        stats.add_row("throughput", f"{rate:,.0f} scores/s (last {span:.0f}s)")
+        stats.add_row("throughput", f"{rate:,.0f} {state.unit}/s (last {span:.0f}s)")
         stats.add_row("batch size", f"{(rows.total / rows.count) if rows.count else 0:,.0f} rows avg, "
                                     f"{new.in_flight:.0f} in flight")
         stats.add_row("latency e2e", f"p50 {_ms(e2e.quantile(0.5))}  p95 {_ms(e2e.quantile(0.95))}  "
@@ -82,11 +85,10 @@ def render(state: LiveState, title: str = "streaminfer serve — fraud") -> Pane
                       f"   transactions committed {latest.transactions:,.0f}")
     else:
         stats.add_row("", "waiting for the worker's /metrics …")
-    samples = Table("event_id", "score", "model", "source", "engine latency", box=None, header_style="dim")
+    samples = Table("id", "result", "model", "source", "engine latency", box=None, header_style="dim")
     for record in list(state.samples):
-        flag = "[red]" if record["score"] >= 0.5 else ""
-        samples.add_row(record["event_id"], f"{flag}{record['score']:.4f}",
-                        f"{record['model']['name']} v{record['model']['version']}",
+        identity, result = state.summarize(record) if state.summarize else (str(record.get("event_id", "?")), "")
+        samples.add_row(identity, result, f"{record['model']['name']} v{record['model']['version']}",
                         f"p{record['source']['partition']}@{record['source']['offset']}", f"{record['latency_ms']:.1f} ms")
     parts = [stats, "", samples]
     if state.learner is not None or state.shadow is not None:

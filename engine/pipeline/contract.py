@@ -146,6 +146,10 @@ class PipelinePlugin:
         raise NotImplementedError
 
     # -- tooling ---------------------------------------------------------------------------
+    def summarize_output(self, record: dict[str, Any]) -> tuple[str, str]:
+        """``(id, result)`` of a decoded output record, for the live view's sample rows."""
+        return str(record.get("event_id", "?")), ""
+
     def synthetic_events(self, seed: int, drift: float = 0.0) -> Iterator[dict[str, Any]]:
         """An endless, seeded stream of valid input events for ``streaminfer generate``."""
         raise NotImplementedError(f"pipeline {self.name!r} has no generator")

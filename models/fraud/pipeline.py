@@ -47,6 +47,11 @@ class FraudPipeline(PipelinePlugin):
         return [encode(event["event_id"], score, topic, partition, offset, event["event_time"])
                 for event, score, (topic, partition, offset) in zip(events, scores, sources)]
 
+    def summarize_output(self, record: dict[str, Any]) -> tuple[str, str]:
+        """The event id and its score (red from 0.5, where the fraud service blocks)."""
+        flag = "[red]" if record["score"] >= 0.5 else ""
+        return record["event_id"], f"{flag}{record['score']:.4f}"
+
     def synthetic_events(self, seed: int, drift: float = 0.0) -> Iterator[dict[str, Any]]:
         """Card transactions (labels are produced by ``generate fraud``, which also delays them)."""
         from models.fraud.generator import FraudGenerator

@@ -44,13 +44,15 @@ OUTPUT = triton_repo.TensorSpec("score", (1,))
 #: pipeline's 256 requests x 500 candidates (compose/pipelines/recs.yaml) must fit in one call.
 MAX_BATCH_ROWS = 131_072
 _PACKAGE_DIR = Path(__file__).resolve().parent
+#: Modules only the serving plugin uses: editing them must not retrain the model.
+_SERVING_ONLY = frozenset({"pipeline.py", "topk.py"})
 
 
 def training_fingerprint(seed: int, settings: TrainSettings) -> str:
     """Hash of everything that determines the trained artifact: code, settings, torch version."""
     settings_json = json.dumps(asdict(settings), sort_keys=True)
     digest = hashlib.sha256(f"{seed}:{settings_json}:{torch.__version__}".encode())
-    for source in sorted(_PACKAGE_DIR.glob("*.py")):
+    for source in sorted(p for p in _PACKAGE_DIR.glob("*.py") if p.name not in _SERVING_ONLY):
         digest.update(source.name.encode())
         digest.update(source.read_bytes())
     return digest.hexdigest()

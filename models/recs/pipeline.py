@@ -86,6 +86,12 @@ class RecsPipeline(PipelinePlugin):
                               "latency_ms": stamp.latency_ms, "pipeline": stamp.pipeline}))
         return out
 
+    def summarize_output(self, record: dict[str, Any]) -> tuple[str, str]:
+        """The request id and its top three items with their scores."""
+        top = ", ".join(f"{i['item_id']} {i['score']:.2f}" for i in record["items"][:3])
+        more = len(record["items"]) - 3
+        return record["request_id"], top + (f" (+{more})" if more > 0 else "")
+
     def synthetic_events(self, seed: int, drift: float = 0.0) -> Iterator[dict[str, Any]]:
         """Requests of the synthetic world (users, long-tail items, cold starts), in time order."""
         from models.recs.generator import RecsStream
@@ -103,8 +109,10 @@ class RecsPipeline(PipelinePlugin):
     def describe_metrics(self, metrics: dict[str, Any]) -> list[str]:
         """NDCG@10 and HR@10 of the model next to the popularity baseline."""
         lines = []
-        for split, label in (("test", "held-out split"), ("popularity", "popularity baseline, held-out"),
-                             ("drift_1", "fresh stream, drift 1")):
+        for split, label in (("test", "held-out requests"), ("popularity", "popularity baseline, same requests"),
+                             ("cold_users", "same requests, every user unseen"),
+                             ("drift_1", "the stream after drift 1"),
+                             ("drift_1_popularity", "popularity after drift 1")):
             values = metrics.get(split) or {}
             if "ndcg_at_10" in values:
                 lines.append(f"offline {label}: NDCG@10 {values['ndcg_at_10']:.4f}, HR@10 {values['hr_at_10']:.4f}")
