@@ -32,10 +32,11 @@ def _reader(bootstrap: str, topic: str) -> Consumer:
     return consumer
 
 
-def event_id_of(value: bytes | None) -> str | None:
-    """The ``event_id`` of a score (or pass-through event) record, None when absent or not JSON."""
+def event_id_of(value: bytes | None, id_field: str = "event_id") -> str | None:
+    """The id of the event an output (or pass-through input) record is for — its ``id_field``
+    (fraud: ``event_id``, recs: ``request_id``) — None when absent or not JSON."""
     try:
-        return orjson.loads(value).get("event_id") if value else None
+        return orjson.loads(value).get(id_field) if value else None
     except (orjson.JSONDecodeError, AttributeError):
         return None
 
@@ -67,10 +68,12 @@ class LatencyReader:
     Args:
         bootstrap: Kafka ``host:port``.
         topic: The contender's (fresh) output topic.
+        id_field: Field of an output record naming its input event (see :func:`event_id_of`).
     """
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, id_field: str = "event_id") -> None:
         self._consumer = _reader(bootstrap, topic)
+        self._id_field = id_field
         self._seen: list[tuple[bytes | None, int, int]] = []  # value, record ts ms, received ms
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bench-latency-reader", daemon=True)
@@ -103,16 +106,17 @@ class LatencyReader:
 
     def latencies(self, produced_ms: dict[str, int]) -> tuple[Percentiles, Percentiles, int]:
         """Record and visible latency over the events in ``produced_ms``, and how many never arrived."""
-        return match_latencies(self._seen, produced_ms)
+        return match_latencies(self._seen, produced_ms, self._id_field)
 
 
-def match_latencies(seen: Iterable[tuple[bytes | None, int, int]],
-                    produced_ms: dict[str, int]) -> tuple[Percentiles, Percentiles, int]:
+def match_latencies(seen: Iterable[tuple[bytes | None, int, int]], produced_ms: dict[str, int],
+                    id_field: str = "event_id") -> tuple[Percentiles, Percentiles, int]:
     """Pair outputs with the inputs that caused them, by event id.
 
     Args:
         seen: ``(output value, output record timestamp ms, received ms)`` in arrival order.
         produced_ms: Input record timestamp (ms) of every measured event, by event id.
+        id_field: Field of an output record naming its input event.
 
     Returns:
         Record-timestamp latency, visible latency, and how many measured events never came out.
@@ -120,7 +124,7 @@ def match_latencies(seen: Iterable[tuple[bytes | None, int, int]],
     """
     record, visible, matched = [], [], set()
     for value, output_ms, received_ms in seen:
-        event_id = event_id_of(value)
+        event_id = event_id_of(value, id_field)
         sent_ms = produced_ms.get(event_id) if event_id is not None else None
         if sent_ms is None or event_id in matched:
             continue
@@ -153,8 +157,10 @@ class OutputScan:
 
 
 def scan_output(bootstrap: str, topic: str, expected: int, timeout_s: float = 120.0,
-                quiet_s: float = 1.0) -> OutputScan:
+                quiet_s: float = 1.0, id_field: str = "event_id") -> OutputScan:
     """Read ``topic`` from the start, read_committed, until every partition is at its end.
+
+    Distinct outputs are counted by ``id_field`` (the event each record is for).
 
     Meant for a topic nobody writes any more. Stops when every partition's position reached its
     high watermark, or nothing new came for ``quiet_s`` (5 s while fewer than ``expected`` records
@@ -174,7 +180,7 @@ def scan_output(bootstrap: str, topic: str, expected: int, timeout_s: float = 12
                 ts = message.timestamp()[1]
                 first_ms = ts if first_ms is None else min(first_ms, ts)
                 last_ms = ts if last_ms is None else max(last_ms, ts)
-                event_id = event_id_of(message.value())
+                event_id = event_id_of(message.value(), id_field)
                 if event_id is not None:
                     ids.add(event_id)
             now = time.monotonic()

@@ -1,5 +1,5 @@
 """The paced run: a fresh input topic fed at a fixed share of the contender's saturated rate, while a
-read_committed reader notes when each score appears."""
+read_committed reader notes when each output appears."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from engine.bench.process import ContenderProcess
 from engine.bench.results import ContenderResult
 from engine.bench.watch import OutputWatcher
 
-#: Warm-up events: one every WARMUP_INTERVAL_S until the first score shows the contender is serving.
+#: Warm-up events: one every WARMUP_INTERVAL_S until the first output shows the contender is serving.
 WARMUP_INTERVAL_S = 0.1
 WARMUP_CAP_S = 90.0
 #: After the last paced event: how long the contender gets to finish (beyond the paced time).
@@ -26,7 +26,8 @@ DRAIN_CAP_S = 30.0
 
 
 def run_paced(contender: Contender, spec: RunSpec, pool: Sequence[tuple[bytes, bytes, str]], rate: float,
-              seconds: float, result: ContenderResult, log_dir: Path, say: Callable[[str], None]) -> None:
+              seconds: float, result: ContenderResult, log_dir: Path, say: Callable[[str], None], *,
+              id_field: str) -> None:
     """Offer ``rate`` events/s for ``seconds`` to a running contender; fill the latency fields of ``result``.
 
     Latency is only taken from events offered after the contender served its first (warm-up) event, so
@@ -35,14 +36,15 @@ def run_paced(contender: Contender, spec: RunSpec, pool: Sequence[tuple[bytes, b
     Args:
         contender: The launcher.
         spec: Its run spec (fresh input and output topics).
-        pool: Events to replay ``(key, value, event_id)``; warm-ups come first, then the paced ones.
+        pool: Events to replay ``(key, value, output id)``; warm-ups come first, then the paced ones.
         rate: Offered events/s.
         seconds: Length of the paced offering.
         result: The contender's row (saturated figures already in).
         log_dir: Where its log goes.
         say: Progress lines.
+        id_field: Output record field naming the event it is for (outputs are matched to inputs by it).
     """
-    reader = LatencyReader(spec.bootstrap, spec.output_topic).start()
+    reader = LatencyReader(spec.bootstrap, spec.output_topic, id_field).start()
     producer = PacedProducer(spec.bootstrap, spec.input_topic)
     process = ContenderProcess(contender.command(spec), contender.env(spec), log_dir / f"{contender.name}-paced.log")
     watcher = OutputWatcher(spec.bootstrap, spec.output_topic, spec.input_topic, spec.group_id,
@@ -93,7 +95,7 @@ def _group_settled(admin: AdminClient, group: str, members: int) -> bool:
 
 def _warm_up(producer: PacedProducer, reader: LatencyReader, process: ContenderProcess,
              pool: Sequence[tuple[bytes, bytes, str]], spec: RunSpec) -> int | None:
-    """Trickle events until the first score is visible and, with several workers, every worker has
+    """Trickle events until the first output is visible and, with several workers, every worker has
     joined the group; returns how many events were used (None: never)."""
     deadline = time.monotonic() + WARMUP_CAP_S
     admin = AdminClient({"bootstrap.servers": spec.bootstrap}) if spec.workers > 1 else None

@@ -38,7 +38,7 @@ class PacedProducer:
         """Offer ``records`` at ``rate`` records/s, for at most ``max_seconds``.
 
         Args:
-            records: ``(key, value, event_id)`` to produce, in order.
+            records: ``(key, value, output id)`` to produce, in order.
             rate: Offered rate in records/s.
             max_seconds: Cap on the offering (records not due by then are not produced).
             should_stop: Polled every tick; True ends the run early.
@@ -60,9 +60,9 @@ class PacedProducer:
                 time.sleep(min(0.001, (due + 1 - elapsed * rate) / rate if rate else 0.001))
                 continue
             now_ms = int(time.time() * 1000)
-            for key, value, event_id in records[sent:due]:
+            for key, value, output_id in records[sent:due]:
                 _produce(producer, topic, key, value, now_ms)
-                stamps[event_id] = now_ms
+                stamps[output_id] = now_ms
             sent = due
             producer.poll(0)
         spent = max(1e-6, time.monotonic() - started)

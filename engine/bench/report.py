@@ -23,20 +23,37 @@ def _status(row: ContenderResult) -> str:
     return "all scored once" if row.complete else f"[yellow]{row.distinct_out:,}/{row.expected:,}[/yellow]"
 
 
+def shows_rows(report: BenchReport) -> bool:
+    """Whether the table needs a rows/s column: the pipeline's events are not one model row each."""
+    return abs(float(report.settings.get("rows_per_event") or 1.0) - 1.0) > 1e-9
+
+
 def render_table(report: BenchReport, console: Console | None = None) -> None:
     """Print the rows, the ratios and the targets."""
     console = console or Console()
-    table = Table(title="streaminfer bench", show_lines=False)
-    for header, justify in (("contender", "left"), ("events/s", "right"), ("p50 ms", "right"),
-                            ("p95 ms", "right"), ("p99 ms", "right"), ("visible p99", "right"),
-                            ("at rate/s", "right"), ("CPU-s/1k", "right"), ("RSS MB", "right"),
-                            ("saturated run", "left")):
+    pipeline = report.settings.get("pipeline")
+    rows_column = shows_rows(report)
+    table = Table(title=f"streaminfer bench — {pipeline}" if pipeline else "streaminfer bench", show_lines=False)
+    headers = [("contender", "left"), ("events/s", "right"), ("p50 ms", "right"), ("p95 ms", "right"),
+               ("p99 ms", "right"), ("visible p99", "right"), ("at rate/s", "right"), ("CPU-s/1k", "right"),
+               ("RSS MB", "right"), ("saturated run", "left")]
+    if rows_column:
+        headers.insert(2, ("rows/s", "right"))
+    for header, justify in headers:
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
     for row in report.rows:
-        table.add_row(row.name, _num(row.events_per_s, 0), _num(row.p50_ms), _num(row.p95_ms), _num(row.p99_ms),
-                      _num(row.visible_p99_ms), _num(row.paced_rate, 0), _num(row.cpu_s_per_1k, 3),
-                      _num(row.rss_mb, 0), _status(row))
+        cells = [row.name, _num(row.events_per_s, 0), _num(row.p50_ms), _num(row.p95_ms), _num(row.p99_ms),
+                 _num(row.visible_p99_ms), _num(row.paced_rate, 0), _num(row.cpu_s_per_1k, 3),
+                 _num(row.rss_mb, 0), _status(row)]
+        if rows_column:
+            cells.insert(2, _num(row.rows_per_s, 0))
+        table.add_row(*cells)
     console.print(table)
+    if rows_column:
+        console.print(f"events = {report.settings.get('input_schema')} records (one output each); rows = model "
+                      f"rows, {_num(report.settings.get('rows_per_event'), 1)} per event on average in this "
+                      "dataset. triton_ceiling counts the rows and events it sent; the other rows/s are "
+                      "events/s x that average; CPU-s/1k and latency are per event.")
     ratios = ", ".join(f"{k} = {_num(v, 2)}" for k, v in report.ratios.items())
     console.print(f"ratios: {ratios}")
     for target in report.targets:
@@ -68,7 +85,7 @@ def write_chart(report: BenchReport, path: Path) -> None:
     rates = [row.events_per_s or 0 for row in rows]
     left.barh(names, rates, color="#4C72B0")
     left.set_xscale("log")
-    left.set_xlabel("events/s (saturated; Triton ceiling in rows/s), log scale")
+    left.set_xlabel("events/s (saturated; Triton ceiling: events of the batches it sent), log scale")
     left.invert_yaxis()
     for y, rate in enumerate(rates):
         if rate:
@@ -80,10 +97,11 @@ def write_chart(report: BenchReport, path: Path) -> None:
         right.bar([i + (offset - 1) * width for i in range(len(latency_rows))], values, width, label=label)
     right.set_xticks(range(len(latency_rows)), [row.name for row in latency_rows], rotation=20, ha="right")
     right.set_yscale("log")
-    right.set_ylabel("produce → score ms at 50% of own max (log)")
+    right.set_ylabel("produce → output ms at 50% of own max (log)")
     right.legend()
     cores = report.machine.get("logical_cores")
-    fig.suptitle(f"streaminfer bench — {report.settings.get('events'):,} events, {cores} shared cores, "
+    fig.suptitle(f"streaminfer bench {report.settings.get('pipeline') or ''} — "
+                 f"{report.settings.get('events'):,} events, {cores} shared cores, "
                  f"Triton CPU x{report.machine.get('triton', {}).get('model_instances')}")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

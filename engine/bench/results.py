@@ -15,13 +15,17 @@ class ContenderResult:
 
     Attributes:
         name: Row name.
-        events_per_s: Sustained saturated throughput (see ``throughput_basis``).
-        p50_ms: Median produce→score latency at the paced rate, from record timestamps.
+        events_per_s: Sustained saturated throughput in input events (recs: ranking requests) per
+            second (see ``throughput_basis``); the Triton ceiling counts the events of the batches it sent.
+        p50_ms: Median produce→output latency at the paced rate, from record timestamps.
         p95_ms: 95th percentile of the same.
         p99_ms: 99th percentile of the same.
         cpu_s_per_1k: CPU-seconds of the contender's process tree per 1,000 events (saturated run,
             from its first output to its last, so start-up is not counted).
         rss_mb: Peak resident memory of the contender's process tree, MiB.
+        rows_per_s: Model rows per second, saturated (recs: candidate rows; fraud: = events/s). The
+            Triton ceiling counts the rows it sent; a contender reading Kafka gets events/s × the
+            dataset's average rows per event; None for the Kafka ceiling (it infers nothing).
         visible_p50_ms: Median produce→visible latency (read_committed reader's receive time).
         visible_p95_ms: 95th percentile of the same.
         visible_p99_ms: 99th percentile of the same.
@@ -52,6 +56,7 @@ class ContenderResult:
     p99_ms: float | None = None
     cpu_s_per_1k: float | None = None
     rss_mb: float | None = None
+    rows_per_s: float | None = None
     visible_p50_ms: float | None = None
     visible_p95_ms: float | None = None
     visible_p99_ms: float | None = None

@@ -15,18 +15,22 @@ from engine.bench.results import BenchReport, ContenderResult, check_targets, co
 from engine.bench.saturated import MIN_TRITON_ROWS, run_saturated, run_standalone
 from engine.bench.settings import BenchOptions, BenchTarget
 from engine.bench.topics import BenchTopics, TopicSet
+from engine.bench.workload import Workload
 from engine.errors import StackUnavailableError
 from engine.inference.model_control import ModelControl
 from engine.stack.health import triton_ready
 
 
 class BenchRunner:
-    """Orchestrates one benchmark run against ``target``.
+    """Orchestrates one benchmark run of ``target``'s pipeline against ``target``'s servers.
 
     Args:
         options: What to run.
-        target: Where to run it.
+        target: Where to run it, and which pipeline (its plugin makes the events and the records).
         say: Progress lines (the CLI prints them).
+
+    Raises:
+        ConfigError: If the pipeline's plugin cannot be loaded or cannot be benchmarked.
     """
 
     def __init__(self, options: BenchOptions, target: BenchTarget, say: Callable[[str], None] = print) -> None:
@@ -36,6 +40,8 @@ class BenchRunner:
         self.run_id = uuid.uuid4().hex[:8]
         self.log_dir = Path(options.work_dir) / self.run_id
         self.contenders = build_contenders(options.contenders, options.workers)
+        self.workload = Workload.of(target.pipeline_ref or target.pipeline.name, target.pipeline)
+        self.rows_per_event = 1.0
 
     def run(self) -> BenchReport:
         """Produce the dataset, run every contender, and return the figures.
@@ -45,18 +51,25 @@ class BenchRunner:
         """
         self._check_triton()
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        topics = BenchTopics(self.target.bootstrap, self.options.partitions, self.run_id)
+        workload = self.workload
+        topics = BenchTopics(self.target.bootstrap, self.options.partitions, workload.role_topics, self.run_id)
         servers = ServerCpu(_server_ports(self.target))
         facts = machine_facts(self.target)  # before the run: load average says how busy the box was
         results: list[ContenderResult] = []
         try:
             data = topics.create_set("dataset", roles=("in",))
-            self.say(f"producing {self.options.events:,} events to {data.input} ...")
+            self.say(f"producing {self.options.events:,} {workload.name} events to {data.input} ...")
             dataset = Dataset.produce(self.target.bootstrap, data.input, self.options.events, self.options.seed,
-                                      keep=self.options.paced_pool)
-            self.say(f"dataset ready in {dataset.produce_seconds:.1f}s")
+                                      keep=self.options.paced_pool, plugin=workload.plugin,
+                                      id_field=workload.id_field)
+            self.rows_per_event = dataset.rows_per_event
+            self.say(f"dataset ready in {dataset.produce_seconds:.1f}s "
+                     f"({dataset.rows:,} model rows, {dataset.rows_per_event:.2f} per event)")
             for contender in self.contenders:
-                results.append(self._run_one(contender, topics, data, dataset, servers))
+                result = self._run_one(contender, topics, data, dataset, servers)
+                if contender.infers and result.rows_per_s is None and result.events_per_s:
+                    result.rows_per_s = round(result.events_per_s * dataset.rows_per_event, 1)
+                results.append(result)
         finally:
             if not self.options.keep_topics:
                 topics.delete_all()
@@ -70,17 +83,20 @@ class BenchRunner:
         options = self.options
         self.say(f"— {contender.name}: {contender.settings_note()}")
         if contender.standalone:
-            spec = self._spec(contender, data, "triton", rows=max(options.events, MIN_TRITON_ROWS))
+            # As many rows as the dataset encodes to (recs: ~50 per event), so the ceiling does the same work.
+            spec = self._spec(contender, data, "triton", rows=max(dataset.rows, options.events, MIN_TRITON_ROWS))
             return run_standalone(contender, spec, options.saturated_cap_s, self.log_dir, self.say)
         saturated = topics.create_set(f"{contender.name}-sat", roles=("out", "dlq"))
         spec = self._spec(contender, TopicSet(data.input, saturated.output, saturated.dead_letter), "sat")
         cap = options.naive_cap_s if contender.time_capped else options.saturated_cap_s
-        result = run_saturated(contender, spec, options.events, cap, self.log_dir, servers, self.say)
+        id_field = self.workload.id_field
+        result = run_saturated(contender, spec, options.events, cap, self.log_dir, servers, self.say,
+                               id_field=id_field)
         if result.events_per_s and not result.error:
             paced_topics = topics.create_set(f"{contender.name}-paced")
             rate = result.events_per_s * options.paced_fraction
             run_paced(contender, self._spec(contender, paced_topics, "paced"), dataset.pool, rate,
-                      options.paced_seconds, result, self.log_dir, self.say)
+                      options.paced_seconds, result, self.log_dir, self.say, id_field=id_field)
         return result
 
     def _spec(self, contender: Contender, topics: TopicSet, phase: str, rows: int = 0) -> RunSpec:
@@ -96,6 +112,7 @@ class BenchRunner:
             commit_interval_ms=pipeline.kafka.commit_interval_ms, exactly_once=contender.exactly_once,
             workers=contender.workers, rows=rows, seed=self.options.seed,
             result_path=str(self.log_dir / f"{contender.name}.json"),
+            pipeline=self.workload.ref, input_schema=self.workload.input_schema,
         )
 
     def _check_triton(self) -> None:
@@ -104,12 +121,17 @@ class BenchRunner:
             raise StackUnavailableError(f"Triton is not ready at {url}; run `streaminfer stack up`")
         if not ModelControl(url).ready_versions(self.target.model_name):
             raise StackUnavailableError(f"model {self.target.model_name!r} is not loaded in Triton at {url}; "
-                                        "run `streaminfer models build fraud`")
+                                        f"run `streaminfer models build {self.target.pipeline.name}`")
 
     def _settings(self, topics: BenchTopics) -> dict[str, object]:
         pipeline, options = self.target.pipeline, self.options
+        workload = self.workload
         return {
-            "run_id": self.run_id, "events": options.events, "partitions": options.partitions,
+            "run_id": self.run_id, "pipeline": pipeline.name, "pipeline_ref": workload.ref,
+            "plugin": pipeline.plugin, "input_schema": workload.input_schema,
+            "topic_specs": workload.role_topics, "output_id_field": workload.id_field,
+            "rows_per_event": round(self.rows_per_event, 4),
+            "events": options.events, "partitions": options.partitions,
             "paced_fraction": options.paced_fraction, "paced_seconds": options.paced_seconds,
             "saturated_cap_s": options.saturated_cap_s, "naive_cap_s": options.naive_cap_s,
             "seed": options.seed, "bootstrap": self.target.bootstrap, "triton_url": self.target.triton_url,
@@ -119,6 +141,9 @@ class BenchRunner:
             "latency": "p50/p95/p99_ms: output record timestamp − input record timestamp; visible_*: "
                        "read_committed receive time − input record timestamp; both at the paced rate",
             "throughput": "saturated run: output records / (last − first output record timestamp)",
+            "rows": "rows_per_s: model rows/s; triton_ceiling counts the rows it sent, contenders reading "
+                    "Kafka get events_per_s x rows_per_event (the dataset's average), kafka_ceiling none",
+            "matching": f"outputs are matched to inputs by their {workload.id_field!r} field",
             "cpu": "contender process tree (psutil), first output to done; servers' CPU separate",
         }
 

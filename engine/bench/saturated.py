@@ -19,7 +19,7 @@ MIN_TRITON_ROWS = 1_000_000
 
 
 def run_saturated(contender: Contender, spec: RunSpec, expected: int, cap_s: float, log_dir: Path,
-                  servers: ServerCpu, say: Callable[[str], None]) -> ContenderResult:
+                  servers: ServerCpu, say: Callable[[str], None], *, id_field: str) -> ContenderResult:
     """Run ``contender`` over the pre-produced input until all ``expected`` events are out (or the cap).
 
     events/s = N / (moment all N outputs were visible − timestamp of the first output record), so
@@ -34,9 +34,10 @@ def run_saturated(contender: Contender, spec: RunSpec, expected: int, cap_s: flo
         log_dir: Where its log goes.
         servers: Broker/Triton CPU counters.
         say: Progress lines.
+        id_field: Output record field naming the event it is for (distinct outputs are counted by it).
 
     Returns:
-        The row, without the paced-run latencies.
+        The row, without the paced-run latencies (and without rows/s: the runner knows rows per event).
     """
     result = ContenderResult(contender.name, expected=expected, settings=contender.settings_note())
     process = ContenderProcess(contender.command(spec), contender.env(spec),
@@ -58,7 +59,7 @@ def run_saturated(contender: Contender, spec: RunSpec, expected: int, cap_s: flo
         result.error = f"exited with {progress.exited} before finishing: {process.log_tail()}"
     elif code not in (0, None) and not result.capped:  # a capped run is stopped mid-flight
         result.error = f"exit code {code} after SIGTERM: {process.log_tail()}"
-    scan = scan_output(spec.bootstrap, spec.output_topic, expected if not result.capped else 0)
+    scan = scan_output(spec.bootstrap, spec.output_topic, expected if not result.capped else 0, id_field=id_field)
     result.events_out, result.distinct_out = scan.records, scan.distinct
     result.complete = scan.records == scan.distinct == expected
     if progress.reached and scan.first_ms is not None:
@@ -77,7 +78,11 @@ def run_saturated(contender: Contender, spec: RunSpec, expected: int, cap_s: flo
 
 def run_standalone(contender: Contender, spec: RunSpec, cap_s: float, log_dir: Path,
                    say: Callable[[str], None]) -> ContenderResult:
-    """Run a contender that measures itself (the Triton ceiling) and read the figures it wrote."""
+    """Run a contender that measures itself (the Triton ceiling) and read the figures it wrote.
+
+    events/s is the events whose encoded batches were inferred per second, rows/s the model rows (the
+    same figure when every event is one row).
+    """
     result = ContenderResult(contender.name, expected=spec.rows, settings=contender.settings_note())
     Path(spec.result_path).unlink(missing_ok=True)
     process = ContenderProcess(contender.command(spec), contender.env(spec), log_dir / f"{contender.name}.log")
@@ -91,15 +96,19 @@ def run_standalone(contender: Contender, spec: RunSpec, cap_s: float, log_dir: P
     except (OSError, orjson.JSONDecodeError):
         result.error = f"no figures (exit {code}, timed out: {progress.timed_out}): {process.log_tail()}"
         return result
-    result.events_per_s = round(figures["rows_per_s"], 1)
+    result.rows_per_s = round(figures["rows_per_s"], 1)
+    result.events_per_s = round(figures.get("events_per_s", figures["rows_per_s"]), 1)
     result.events_out = result.distinct_out = figures["rows"]
-    result.complete = figures["errors"] == 0 and figures["rows"] == spec.rows
-    result.cpu_s_per_1k = round(figures["cpu_s"] / (figures["rows"] / 1000.0), 4)
-    result.throughput_basis = (f"rows / wall time of {figures['rows']:,} rows; request p50 "
+    # Whole batches are sent, so a few rows more than asked for is complete too.
+    result.complete = figures["errors"] == 0 and figures["rows"] >= spec.rows
+    # Per 1,000 events like every other row (per 1,000 rows, the same thing, for one-row events).
+    result.cpu_s_per_1k = round(figures["cpu_s"] / (figures.get("events", figures["rows"]) / 1000.0), 4)
+    result.throughput_basis = (f"rows (events) / wall time of {figures['rows']:,} rows "
+                               f"({figures.get('events', figures['rows']):,} events); request p50 "
                                f"{figures['request_p50_ms']} ms, p99 {figures['request_p99_ms']} ms")
     if figures["errors"]:
         result.error = f"{figures['errors']} failed requests: {figures['first_error']}"
-    say(f"{contender.name}: {result.events_per_s:,.0f} rows/s")
+    say(f"{contender.name}: {result.rows_per_s:,.0f} rows/s, {result.events_per_s:,.0f} events/s")
     return result
 
 

@@ -78,9 +78,11 @@ class BenchTarget:
         bootstrap: Kafka ``host:port``.
         triton_url: Triton gRPC ``host:port``.
         triton_http_url: Triton HTTP ``host:port``.
-        pipeline: The engine's pipeline settings (batching, commit interval, delivery...).
+        pipeline: The engine's pipeline settings (plugin, batching, commit interval, delivery...).
         stack_facts: Settings of the local stack worth recording (Kafka heap, versions).
         model_repository: The local stack's Triton model repository (for the instance count).
+        pipeline_ref: The pipeline as ``--pipeline`` named it (shipped name or YAML path); '' = the
+            shipped pipeline named like ``pipeline.name``.
     """
 
     bootstrap: str
@@ -89,6 +91,7 @@ class BenchTarget:
     pipeline: PipelineSettings
     stack_facts: dict[str, object] = field(default_factory=dict)
     model_repository: Path | None = None
+    pipeline_ref: str = ""
 
     @property
     def model_name(self) -> str:
@@ -120,4 +123,5 @@ def load_target(pipeline: str = "fraud") -> BenchTarget:
         stack_facts={"kafka_version": stack.kafka_version, "kafka_heap_mb": stack.kafka_heap_mb,
                      "pytriton_version": stack.pytriton_version, "stack_home": str(stack.home)},
         model_repository=stack.model_repository,
+        pipeline_ref=pipeline,
     )

@@ -1,4 +1,4 @@
-"""Fresh, uniquely named topics for one benchmark run, shaped like the catalog's fraud topics."""
+"""Fresh, uniquely named topics for one benchmark run, shaped like the benchmarked pipeline's catalog topics."""
 
 from __future__ import annotations
 
@@ -14,8 +14,20 @@ from engine.topics.broker import wait_until_led
 
 log = logging.getLogger("streaminfer.bench")
 
-#: Catalog topic whose configuration each role copies (retention, max.message.bytes...).
-_ROLE_SPECS = {"in": "fraud.transactions", "out": "fraud.scores", "dlq": "fraud.dlq"}
+#: The roles a bench topic plays; each copies one catalog topic's configuration.
+ROLES: tuple[str, ...] = ("in", "out", "dlq")
+
+
+def role_configs(role_topics: dict[str, str], catalog: TopicCatalog | None = None) -> dict[str, dict[str, str]]:
+    """Broker config per role, copied from the catalog topic named for it (retention, max.message.bytes...).
+
+    A role whose topic is not in the catalog (a user's own pipeline) gets the broker's defaults:
+    the run still works, its topics are just not tuned.
+    """
+    catalog = catalog or TopicCatalog.load()
+    known = set(catalog.names)
+    return {role: catalog.spec(role_topics[role]).broker_config() if role_topics.get(role) in known else {}
+            for role in ROLES}
 
 
 @dataclass(frozen=True)
@@ -33,18 +45,20 @@ class BenchTopics:
     Args:
         bootstrap: Kafka ``host:port``.
         partitions: Partition count of every input and output topic (dead letters get 1).
+        role_topics: Catalog topic per role (``in``/``out``/``dlq``) whose config the role copies, e.g.
+            :attr:`engine.bench.workload.Workload.role_topics`.
         run_id: Unique part of every name; random by default.
         timeout_s: Limit for each admin call.
     """
 
-    def __init__(self, bootstrap: str, partitions: int, run_id: str | None = None, timeout_s: float = 30.0) -> None:
+    def __init__(self, bootstrap: str, partitions: int, role_topics: dict[str, str], run_id: str | None = None,
+                 timeout_s: float = 30.0) -> None:
         self.partitions = partitions
         self.run_id = run_id or uuid.uuid4().hex[:8]
         self.timeout_s = timeout_s
         self.created: list[str] = []
         self._admin = AdminClient({"bootstrap.servers": bootstrap})
-        catalog = TopicCatalog.load()
-        self._configs = {role: catalog.spec(name).broker_config() for role, name in _ROLE_SPECS.items()}
+        self._configs = role_configs(role_topics)
         try:
             self._admin.list_topics(timeout=10)
         except Exception as exc:  # noqa: BLE001 — KafkaException or a timeout: either way nobody answers

@@ -17,6 +17,8 @@ def register(app: typer.Typer) -> None:
 
 @clear_errors
 def bench(
+    pipeline: str = typer.Option("fraud", "--pipeline", "-p",
+                                 help="Shipped pipeline name or a YAML path: its plugin makes the events."),
     quick: bool = typer.Option(False, "--quick", help="About 100k events and short paced runs (a few minutes)."),
     events: int = typer.Option(None, "--events", min=1, help="Events pre-produced (default 1,000,000; quick 100,000)."),
     partitions: int = typer.Option(6, "--partitions", min=1, max=1024, help="Partitions of every bench topic."),
@@ -30,8 +32,10 @@ def bench(
 ) -> None:
     """Pre-produce N events, run each contender saturated and at 50% load, print the table.
 
-    Contenders: kafka_ceiling, triton_ceiling, engine_eos, engine_alo, naive, faust. Runs against the
-    stack the environment names (STREAMINFER_STACK_* or STREAMINFER_KAFKA__/TRITON__ overrides).
+    Contenders: kafka_ceiling, triton_ceiling, engine_eos, engine_alo, naive, faust. Events, keys,
+    tensors and output records come from the pipeline's plugin (--pipeline fraud, recs, or a YAML);
+    when an event is several model rows (recs), a rows/s column is added. Runs against the stack the
+    environment names (STREAMINFER_STACK_* or STREAMINFER_KAFKA__/TRITON__ overrides).
     """
     from rich.console import Console
 
@@ -50,7 +54,7 @@ def bench(
         raise ConfigError(str(exc)) from None
     # Piped output (CI logs, `tee`) would otherwise be squeezed to 80 columns and the table wrapped.
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    runner = BenchRunner(options, load_target(), say=lambda line: console.print(line, highlight=False))
+    runner = BenchRunner(options, load_target(pipeline), say=lambda line: console.print(line, highlight=False))
     report = runner.run()
     render_table(report, console)
     if json_path:

@@ -1,9 +1,10 @@
-"""Contender launchers: run specs, table order, the engine's environment, the peers' score records."""
+"""Contender launchers: run specs, table order, the engine's environment, the peers' fraud score records."""
 
 from __future__ import annotations
 
 import sys
 
+import numpy as np
 import orjson
 import pytest
 
@@ -11,9 +12,11 @@ from engine.bench.contenders import RunSpec, build_contenders
 from engine.bench.contenders.engine import EngineContender
 from engine.bench.contenders.scoring import PeerScorer
 from engine.bench.settings import ALL_CONTENDERS
+from engine.pipeline.contract import Source
 from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
 from models.fraud.generator import FraudGenerator
+from models.fraud.pipeline import FraudPipeline
 
 
 def _spec(**overrides: object) -> RunSpec:
@@ -61,18 +64,23 @@ def test_engine_runs_serve_pointed_at_the_run_topics() -> None:
 
 @pytest.fixture(scope="module")
 def scorer() -> PeerScorer:
-    return PeerScorer("fraud", "naive")
+    return PeerScorer(FraudPipeline(), "fraud.transactions", "fraud", "naive")
 
 
 def test_peer_score_records_follow_the_scores_schema(scorer: PeerScorer) -> None:
     events, _ = FraudGenerator(seed=3).batch(4)
     decoded = [scorer.decode(orjson.dumps(event)) for event in events]
     assert decoded == events
-    features = scorer.features(decoded)
-    assert features.shape[0] == 4
+    positions, inputs = scorer.encode(decoded)
+    assert positions == [0, 1, 2, 3] and inputs is not None
+    assert inputs.tensors["features"].shape[0] == inputs.rows == 4
     validate = SchemaRegistry(TopicCatalog.load()).validator("fraud.scores")
-    record = orjson.loads(scorer.record(decoded[0], 0.25, "1", "bench.r.in", 2, 17, consumed_ms=0.0))
+    outputs = {"score": np.array([[0.25]], np.float32)}
+    (value,) = scorer.records(decoded[:1], outputs, inputs.layout, [Source("bench.r.in", 2, 17)], "1",
+                              consumed_ms=0.0)
+    record = orjson.loads(value)
     validate(record)
+    assert record["score"] == 0.25 and record["pipeline"] == "naive"
     assert record["event_id"] == events[0]["event_id"]
     assert record["source"] == {"topic": "bench.r.in", "partition": 2, "offset": 17}
 

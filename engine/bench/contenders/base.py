@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass
 
 import orjson
 
+from engine.bench.workload import input_schema_of, load_plugin_for
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -37,6 +39,10 @@ class RunSpec:
         rows: Rows to infer (standalone contenders).
         seed: Dataset seed (standalone contenders regenerate the same events).
         result_path: Where a standalone contender writes its figures (JSON).
+        pipeline: Shipped pipeline name or absolute YAML path: the plugin every contender encodes and
+            writes records with, and the settings ``serve`` runs.
+        input_schema: Catalog topic (or ``.json`` file) validating input; bench topics have run-unique
+            names, so it cannot be looked up by topic ('' = what the pipeline itself names).
     """
 
     name: str
@@ -59,6 +65,14 @@ class RunSpec:
     rows: int = 0
     seed: int = 0
     result_path: str = ""
+    pipeline: str = "fraud"
+    input_schema: str = ""
+
+    def resolved_input_schema(self) -> str:
+        """:attr:`input_schema`, or the one ``serve --pipeline`` would use when it is empty."""
+        if self.input_schema:
+            return self.input_schema
+        return input_schema_of(*load_plugin_for(self.pipeline))
 
     def to_json(self) -> str:
         """The spec as one command-line argument."""
@@ -80,6 +94,7 @@ class Contender(ABC):
         time_capped: Too slow to finish N events: runs for a time cap, events/s from what it did.
         exactly_once: Delivery mode to put in the spec.
         workers: Engine worker processes.
+        infers: Calls the model (False for the Kafka ceiling: it has no rows/s).
     """
 
     name: str = ""
@@ -88,6 +103,7 @@ class Contender(ABC):
     time_capped: bool = False
     exactly_once: bool = False
     workers: int = 1
+    infers: bool = True
 
     @abstractmethod
     def command(self, spec: RunSpec) -> list[str]:

@@ -9,12 +9,10 @@ from engine.bench.contenders.base import Contender, RunSpec
 from engine.config.pipeline import TopicsSettings
 from engine.errors import ConfigError
 
-#: The catalog topic whose schema validates benchmark input (bench topics have run-unique names).
-_INPUT_SCHEMA_TOPIC = "fraud.transactions"
-
 
 class EngineContender(Contender):
-    """``streaminfer serve --pipeline fraud`` pointed at the run's topics through environment overrides.
+    """``streaminfer serve --pipeline <spec.pipeline>`` pointed at the run's topics through environment
+    overrides; batching, model and plugin options come from that pipeline's YAML.
 
     Args:
         exactly_once: Kafka transactions (``engine_eos``) or at-least-once (``engine_alo``).
@@ -31,11 +29,11 @@ class EngineContender(Contender):
             # Bench topics are fresh (bench.<run>.<row>.in), so the engine must be told which catalog
             # schema validates them; without that setting it would refuse to start.
             raise ConfigError("the engine has no topics.input_schema setting: it cannot validate "
-                              "benchmark topics against the fraud.transactions schema")
+                              "benchmark topics against the pipeline's input schema")
 
     def command(self, spec: RunSpec) -> list[str]:
         """``python -m engine.cli.main serve ...`` (what the ``streaminfer`` script runs)."""
-        return [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", "fraud",
+        return [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", spec.pipeline,
                 "--delivery", "exactly-once" if spec.exactly_once else "at-least-once",
                 "--workers", str(spec.workers), "--metrics-port", "0", "--log-level", "WARNING"]
 
@@ -47,7 +45,8 @@ class EngineContender(Contender):
             "STREAMINFER_KAFKA__GROUP_ID": spec.group_id,
             "STREAMINFER_KAFKA__TRANSACTIONAL_ID_PREFIX": spec.transactional_id,
             "STREAMINFER_TOPICS__INPUT": spec.input_topic,
-            "STREAMINFER_TOPICS__INPUT_SCHEMA": _INPUT_SCHEMA_TOPIC,
+            # Bench topics have run-unique names: the schema is the one serve would pick for the pipeline.
+            "STREAMINFER_TOPICS__INPUT_SCHEMA": spec.resolved_input_schema(),
             "STREAMINFER_TOPICS__OUTPUT": spec.output_topic,
             "STREAMINFER_TOPICS__DEAD_LETTER": spec.dead_letter_topic,
             "STREAMINFER_TRITON__URL": spec.triton_url,

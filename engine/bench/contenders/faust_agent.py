@@ -5,7 +5,8 @@ and orjson instead of faust Records, a bigger stream buffer, Triton's asyncio gR
 20 ms producer linger, the web server and the leader topic off, data under a temporary directory.
 At-least-once (faust's default). Agent concurrency (Triton requests in flight) is
 ``STREAMINFER_BENCH_FAUST_CONCURRENCY``, default 1: 4 was slower here (1.4k vs 2.8k events/s), and
-with more than 1 per-partition order is no longer what the engine gives.
+with more than 1 per-partition order is no longer what the engine gives. Events are decoded,
+encoded and turned into output records by the pipeline's plugin, as in the engine and naive.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import time
 
 from engine.bench.contenders.base import Contender, RunSpec, module_command
 from engine.bench.contenders.scoring import PeerScorer
+from engine.bench.contenders.tensors import infer_inputs, outputs_of, requested_outputs
+from engine.bench.workload import load_plugin_for
+from engine.pipeline.contract import Source
 
 _CONCURRENCY_ENV = "STREAMINFER_BENCH_FAUST_CONCURRENCY"
 
@@ -43,7 +47,7 @@ def _concurrency() -> int:
 
 
 def build_app(spec: RunSpec, datadir: str):
-    """The faust app and its scoring agent for ``spec``, keeping its files under ``datadir``."""
+    """The faust app and its serving agent for ``spec``, keeping its files under ``datadir``."""
     import faust
     import tritonclient.grpc.aio as triton_aio
 
@@ -65,29 +69,29 @@ def build_app(spec: RunSpec, datadir: str):
     )
     source = app.topic(spec.input_topic, key_serializer="raw", value_serializer="raw")
     sink = app.topic(spec.output_topic, key_serializer="raw", value_serializer="raw")
-    scorer = PeerScorer(spec.model_name, "faust")
+    _, plugin = load_plugin_for(spec.pipeline)
+    scorer = PeerScorer(plugin, spec.resolved_input_schema(), spec.model_name, "faust")
     within = max(0.001, spec.max_delay_ms / 1000.0)
 
     @app.agent(source, concurrency=_concurrency())
     async def score(stream) -> None:
         client = triton_aio.InferenceServerClient(url=spec.triton_url)
-        outputs = [triton_aio.InferRequestedOutput("score")]
+        outputs = requested_outputs(plugin.model_outputs)
         async for events in stream.take_events(spec.max_rows, within=within):
             consumed_ms = time.time() * 1000
             kept = [(event, decoded) for event in events
                     if (decoded := scorer.decode(event.value)) is not None]
-            if not kept:
+            positions, inputs = scorer.encode([decoded for _, decoded in kept]) if kept else ([], None)
+            if inputs is None:
                 continue
-            features = scorer.features([decoded for _, decoded in kept])
-            tensor = triton_aio.InferInput("features", list(features.shape), "FP32")
-            tensor.set_data_from_numpy(features)
-            result = await client.infer(spec.model_name, [tensor], outputs=outputs, client_timeout=30)
-            scores = result.as_numpy("score").reshape(-1).tolist()
-            version = result.get_response().model_version
-            for (event, decoded), value in zip(kept, scores):
-                message = event.message
-                await sink.send(key=event.key, value=scorer.record(
-                    decoded, value, version, message.topic, message.partition, message.offset, consumed_ms))
+            kept = [kept[i] for i in positions]
+            result = await client.infer(spec.model_name, infer_inputs(inputs, plugin.model_inputs),
+                                        outputs=outputs, client_timeout=30)
+            sources = [Source(e.message.topic, e.message.partition, e.message.offset) for e, _ in kept]
+            values = scorer.records([decoded for _, decoded in kept], outputs_of(result, plugin.model_outputs),
+                                    inputs.layout, sources, result.get_response().model_version, consumed_ms)
+            for (event, _), value in zip(kept, values):
+                await sink.send(key=event.key, value=value)
 
     return app
 

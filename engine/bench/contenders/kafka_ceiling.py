@@ -22,6 +22,7 @@ class KafkaCeiling(Contender):
     name = "kafka_ceiling"
     transactional = True
     exactly_once = True
+    infers = False
 
     def command(self, spec: RunSpec) -> list[str]:
         """This module as a process."""
@@ -33,7 +34,7 @@ class KafkaCeiling(Contender):
 
 
 def _clients(spec: RunSpec) -> tuple[Consumer, Producer]:
-    settings = load_pipeline("fraud", **{
+    settings = load_pipeline(spec.pipeline, **{
         "kafka.bootstrap_servers": spec.bootstrap, "kafka.group_id": spec.group_id,
         "kafka.transactional_id_prefix": spec.transactional_id,
         "kafka.delivery": "exactly-once" if spec.exactly_once else "at-least-once",

@@ -1,7 +1,7 @@
-"""Naive: poll one event, infer it with a blocking gRPC call, produce, wait for the ack, commit.
+"""Naive: poll one event, encode it, infer it with a blocking gRPC call, produce, wait for the ack, commit.
 
 This is the loop most first versions look like. It is correct (at-least-once: the offset is
-committed only after the score is acknowledged) and slow: every event pays a Triton round trip, a
+committed only after the output is acknowledged) and slow: every event pays a Triton round trip, a
 produce round trip and a commit round trip. It cannot finish a large dataset in reasonable time,
 so the runner caps it and events/s comes from what it did.
 """
@@ -16,6 +16,9 @@ from confluent_kafka import Consumer, Producer
 
 from engine.bench.contenders.base import Contender, RunSpec, module_command, stop_flag
 from engine.bench.contenders.scoring import PeerScorer
+from engine.bench.contenders.tensors import infer_inputs, outputs_of, requested_outputs
+from engine.bench.workload import load_plugin_for
+from engine.pipeline.contract import Source
 
 
 class NaiveContender(Contender):
@@ -30,19 +33,20 @@ class NaiveContender(Contender):
 
     def settings_note(self) -> str:
         """How it runs."""
-        return "poll(1) → blocking infer(batch 1) → produce+flush → sync commit, at-least-once"
+        return "poll(1) → encode → blocking infer(1 event) → records → produce+flush → sync commit, at-least-once"
 
 
 def run(spec: RunSpec) -> int:
-    """Score events one by one until SIGTERM."""
+    """Serve events one by one until SIGTERM."""
     stop = stop_flag()
-    scorer = PeerScorer(spec.model_name, "naive")
+    _, plugin = load_plugin_for(spec.pipeline)
+    scorer = PeerScorer(plugin, spec.resolved_input_schema(), spec.model_name, "naive")
     consumer = Consumer({"bootstrap.servers": spec.bootstrap, "group.id": spec.group_id,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False,
                          "isolation.level": "read_committed"})
     producer = Producer({"bootstrap.servers": spec.bootstrap, "enable.idempotence": True, "acks": "all"})
     triton = grpcclient.InferenceServerClient(url=spec.triton_url)
-    outputs = [grpcclient.InferRequestedOutput("score")]
+    outputs = requested_outputs(plugin.model_outputs)
     consumer.subscribe([spec.input_topic])
     try:
         while not stop.is_set():
@@ -51,16 +55,14 @@ def run(spec: RunSpec) -> int:
                 continue
             consumed_ms = time.time() * 1000
             event = scorer.decode(message.value())
-            if event is not None:
-                features = scorer.features([event])
-                tensor = grpcclient.InferInput("features", list(features.shape), "FP32")
-                tensor.set_data_from_numpy(features)
-                result = triton.infer(spec.model_name, [tensor], outputs=outputs, client_timeout=30)
-                score = float(result.as_numpy("score").reshape(-1)[0])
-                version = result.get_response().model_version
-                producer.produce(spec.output_topic, scorer.record(event, score, version, message.topic(),
-                                                                  message.partition(), message.offset(),
-                                                                  consumed_ms), message.key())
+            inputs = scorer.encode([event])[1] if event is not None else None
+            if inputs is not None:
+                result = triton.infer(spec.model_name, infer_inputs(inputs, plugin.model_inputs),
+                                      outputs=outputs, client_timeout=30)
+                source = Source(message.topic(), message.partition(), message.offset())
+                (value,) = scorer.records([event], outputs_of(result, plugin.model_outputs), inputs.layout,
+                                          [source], result.get_response().model_version, consumed_ms)
+                producer.produce(spec.output_topic, value, message.key())
                 producer.flush(30)
             consumer.commit(message=message, asynchronous=False)
     finally:

@@ -1,7 +1,8 @@
-"""Triton ceiling: the model alone, at the engine's batch size and requests in flight, features precomputed.
+"""Triton ceiling: the model alone, at the engine's batch size and requests in flight, inputs precomputed.
 
-No Kafka, no decoding, no feature extraction while timing: rows/s here bounds what any pipeline
-around this model and server can do on this machine.
+The plugin's ``encode`` runs on batches of ``max_rows`` events before timing starts; then only Triton
+calls are timed. No Kafka, no decoding, no encoding while timing: rows/s here bounds what any pipeline
+around this model and server can do on this machine (events/s = the same batches' events / time).
 """
 
 from __future__ import annotations
@@ -9,18 +10,19 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from itertools import islice
 
-import numpy as np
 import orjson
 import psutil
 import tritonclient.grpc as grpcclient
 
 from engine.bench.contenders.base import Contender, RunSpec, module_command
+from engine.bench.contenders.tensors import infer_inputs, requested_outputs
 from engine.bench.latency import Percentiles
-from models.fraud.features import FraudFeatures
-from models.fraud.generator import FraudGenerator
+from engine.bench.workload import load_plugin_for
+from engine.pipeline.contract import ModelInputs, PipelinePlugin
 
-#: Distinct feature rows prepared; batches cycle over them (Triton cannot tell).
+#: Rows prepared at most (whole batches, at least one); requests cycle over them (Triton cannot tell).
 _MAX_DISTINCT_ROWS = 65_536
 
 
@@ -36,27 +38,38 @@ class TritonCeiling(Contender):
 
     def settings_note(self) -> str:
         """How it runs."""
-        return "tritonclient async gRPC, engine's max_rows and max_in_flight, features precomputed"
+        return "tritonclient async gRPC, engine's max_rows events per request and max_in_flight, inputs precomputed"
 
 
-def _features(seed: int, rows: int) -> np.ndarray:
-    events, _ = FraudGenerator(seed=seed).batch(min(rows, _MAX_DISTINCT_ROWS))
-    return FraudFeatures().extract(events)
+def prepare_batches(plugin: PipelinePlugin, seed: int, events_per_batch: int,
+                    rows: int) -> list[tuple[int, ModelInputs]]:
+    """``(events, plugin.encode(events))`` of consecutive batches of the dataset's events, until ``rows``
+    rows (capped at :data:`_MAX_DISTINCT_ROWS`, at least one batch) are prepared."""
+    stream = plugin.synthetic_events(seed)
+    batches: list[tuple[int, ModelInputs]] = []
+    prepared, limit = 0, min(rows, _MAX_DISTINCT_ROWS)
+    while prepared < limit or not batches:
+        events = list(islice(stream, events_per_batch))
+        inputs = plugin.encode(events)
+        batches.append((len(events), inputs))
+        prepared += inputs.rows
+    return batches
 
 
 def run(spec: RunSpec) -> int:
-    """Infer ``spec.rows`` rows with ``max_in_flight`` requests outstanding; write figures as JSON."""
-    features = _features(spec.seed, spec.rows)
+    """Infer at least ``spec.rows`` rows with ``max_in_flight`` requests outstanding; write figures as JSON."""
+    _, plugin = load_plugin_for(spec.pipeline)
+    batches = prepare_batches(plugin, spec.seed, spec.max_rows, spec.rows)
+    names = plugin.model_inputs
     client = grpcclient.InferenceServerClient(url=spec.triton_url)
-    output = [grpcclient.InferRequestedOutput("score")]
+    output = requested_outputs(plugin.model_outputs)
     slots = threading.Semaphore(spec.max_in_flight)
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
 
-    def request(rows: np.ndarray) -> None:
-        tensor = grpcclient.InferInput("features", list(rows.shape), "FP32")
-        tensor.set_data_from_numpy(rows)
+    def request(inputs: ModelInputs) -> None:
+        tensors = infer_inputs(inputs, names)  # serialising is part of a call, as in the engine
         started = time.perf_counter()
 
         def done(result, error) -> None:
@@ -66,33 +79,32 @@ def run(spec: RunSpec) -> int:
                     errors.append(str(error))
             slots.release()
 
-        client.async_infer(spec.model_name, [tensor], done, outputs=output, client_timeout=30)
+        client.async_infer(spec.model_name, tensors, done, outputs=output, client_timeout=30)
 
     slots.acquire()
-    request(features[: spec.max_rows])  # warm the channel: the first RPC pays for the connection
+    request(batches[0][1])  # warm the channel: the first RPC pays for the connection
     slots.acquire()  # ...and wait for it
     slots.release()
     latencies.clear()
     process = psutil.Process()
     cpu_before = sum(process.cpu_times()[:2])
     started = time.perf_counter()
-    sent = 0
-    while sent < spec.rows:
+    sent = events = requests = 0
+    while sent < spec.rows:  # whole batches: a plugin's rows cannot be split across events
         slots.acquire()
-        take = min(spec.max_rows, spec.rows - sent)
-        start = sent % len(features)
-        rows = features[start:start + take]
-        if len(rows) < take:  # wrap around the prepared rows
-            rows = np.concatenate([rows, features[: take - len(rows)]])
-        request(np.ascontiguousarray(rows))
-        sent += take
+        batch_events, inputs = batches[requests % len(batches)]
+        request(inputs)
+        sent += inputs.rows
+        events += batch_events
+        requests += 1
     for _ in range(spec.max_in_flight):  # wait for the last requests
         slots.acquire()
     seconds = time.perf_counter() - started
     cpu = sum(process.cpu_times()[:2]) - cpu_before
     client.close()
     request_ms = Percentiles.of(latencies)
-    result = {"rows": sent, "seconds": seconds, "rows_per_s": sent / seconds, "cpu_s": cpu,
+    result = {"rows": sent, "events": events, "requests": requests, "seconds": seconds,
+              "rows_per_s": sent / seconds, "events_per_s": events / seconds, "cpu_s": cpu,
               "rss_mb": process.memory_info().rss / 2**20, "errors": len(errors), "first_error": errors[:1],
               "request_p50_ms": request_ms.p50, "request_p99_ms": request_ms.p99}
     with open(spec.result_path, "wb") as out:
