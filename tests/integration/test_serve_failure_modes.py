@@ -9,12 +9,12 @@ from tests.integration.harness import assert_exactly_once_in_order
 from tests.integration.test_serve_exactly_once import BackgroundProducer, kill_mid_stream
 
 
-def test_model_error_is_loud_and_input_is_kept_for_a_fixed_model(pipeline) -> None:
+def test_model_error_is_loud_and_input_is_kept_for_a_fixed_model(pipeline, recs_model) -> None:
     p = pipeline("modelerr", shutdown_timeout_s=2.0)
     watch = p.watch()
     events = p.produce_events(300, seed=41)
-    # A model mismatch: the engine asks for an input tensor the model does not have.
-    broken = p.start_worker("0", env={"STREAMINFER_TRITON__INPUT_NAME": "not_an_input"})
+    # A model mismatch: the fraud pipeline pointed at the recs model, whose inputs are not "features".
+    broken = p.start_worker("0", env={"STREAMINFER_TRITON__MODEL_NAME": "recs"})
     broken.wait_for_log("MODEL ERROR", timeout_s=60)
     time.sleep(3.0)  # several retries
     assert broken.running(), "a model fault must not crash the worker\n" + p.logs()
