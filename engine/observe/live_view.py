@@ -33,8 +33,8 @@ class LiveState:
     window_s: float = 5.0
     snapshots: deque[MetricsSnapshot] = field(default_factory=lambda: deque(maxlen=600))
     samples: deque[dict] = field(default_factory=lambda: deque(maxlen=6))
-    produced: int = 0
-    malformed: int = 0
+    produced: int | None = None   # what a generator beside the worker sent (None: not known, e.g. `top`)
+    malformed: int | None = None
     notes: list[str] = field(default_factory=list)
     shadow: ShadowBoard | None = None        # champion vs challengers, when a learner runs
     learner: LearnerSnapshot | None = None   # the learner's latest metrics
@@ -76,11 +76,12 @@ def render(state: LiveState, title: str = "streaminfer serve") -> Panel:
                                      f"p99 {_ms(e2e.quantile(0.99))}")
         stats.add_row("triton", f"p50 {_ms(triton.quantile(0.5))}  p99 {_ms(triton.quantile(0.99))}")
     if latest:
-        stats.add_row("totals", f"{state.produced:,} produced, {latest.consumed:,.0f} consumed, "
-                                f"{latest.scored:,.0f} scored, lag {latest.lag:,.0f}")
+        produced = f"{state.produced:,} produced, " if state.produced is not None else ""
+        stats.add_row("totals", f"{produced}{latest.consumed:,.0f} consumed, "
+                                f"{latest.scored:,.0f} answered, lag {latest.lag:,.0f}")
         dlq = ", ".join(f"{reason} {count:.0f}" for reason, count in sorted(latest.dead_letters.items())) or "none"
-        stats.add_row("dead letters", f"{sum(latest.dead_letters.values()):.0f} ({dlq}); "
-                                      f"{state.malformed} malformed sent")
+        sent = f"; {state.malformed} malformed sent" if state.malformed is not None else ""
+        stats.add_row("dead letters", f"{sum(latest.dead_letters.values()):.0f} ({dlq}){sent}")
         stats.add_row("breaker", BREAKER.get(int(latest.breaker_state), "?") +
                       f"   transactions committed {latest.transactions:,.0f}")
     else:
