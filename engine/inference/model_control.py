@@ -42,6 +42,15 @@ class ModelControl:
         """Unload every version of ``name``."""
         self._client.unload_model(name)
 
+    def max_batch_size(self, name: str) -> int | None:
+        """``max_batch_size`` of ``name``'s loaded config (0: no batch dimension), None if Triton cannot say."""
+        try:
+            config = self._client.get_model_config(name)
+        except (InferenceServerException, OSError):
+            return None
+        value = config.get("max_batch_size") if isinstance(config, dict) else None
+        return int(value) if value is not None else None
+
     def ready_versions(self, name: str) -> list[str]:
         """Versions of ``name`` Triton reports READY."""
         try:

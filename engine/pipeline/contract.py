@@ -145,6 +145,12 @@ class PipelinePlugin:
         (each output's first dimension is the request's ``rows``, values finite)."""
         raise NotImplementedError
 
+    def max_rows_per_event(self) -> int | None:
+        """Most Triton rows one event can become (fraud 1, recs its max_candidates); None: unbounded.
+
+        With it the engine checks at start that a full micro-batch fits the model's max_batch_size."""
+        return None
+
     # -- tooling ---------------------------------------------------------------------------
     def summarize_output(self, record: dict[str, Any]) -> tuple[str, str]:
         """``(id, result)`` of a decoded output record, for the live view's sample rows."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from engine.batching.batch_builder import BatchBuilder
@@ -16,6 +17,8 @@ from engine.alerts.gate import AlertGate
 from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.worker import ServeWorker
 from engine.topics.registry import SchemaRegistry, compile_schema_file
+
+log = logging.getLogger("streaminfer.serve")
 from engine.topics.specs import TopicCatalog
 
 
@@ -23,12 +26,35 @@ def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetric
                  stop_requested: threading.Event | None = None) -> ServeWorker:
     """Build the plugin, decoder, batch builder, Triton client and worker for ``settings``."""
     plugin = load_plugin(settings.plugin, settings.plugin_options)
+    check_batch_fits_model(settings, plugin)
     builder = BatchBuilder(build_decoder(settings, plugin), plugin, settings.batching.max_rows,
                            settings.batching.max_delay_ms / 1000.0)
     metrics = metrics or ServeMetrics(settings.name)
     metrics.serve_http(settings.metrics.host, settings.metrics.port)
     return ServeWorker(settings, builder, TritonInferenceClient(settings.triton, plugin.model_outputs), instance,
                        metrics, stop_requested=stop_requested, alerts=build_alerts(settings))
+
+
+def check_batch_fits_model(settings: PipelineSettings, plugin: PipelinePlugin) -> None:
+    """Refuse to start when a full micro-batch can exceed the model's ``max_batch_size``: Triton would
+    reject such a request as a model error on every retry, and the partition would never move again.
+    Skipped (with a log line) when Triton cannot be asked now: the worker rides out an outage anyway."""
+    from engine.errors import ConfigError
+    from engine.inference.model_control import ModelControl
+
+    per_event = plugin.max_rows_per_event()
+    if per_event is None:
+        return
+    name = settings.triton.model_name
+    limit = ModelControl(settings.triton.http_url, timeout_s=3.0).max_batch_size(name)
+    if limit is None:
+        log.warning("cannot read %r's max_batch_size from Triton now; batch size not checked", name)
+        return
+    rows = settings.batching.max_rows * per_event
+    if limit > 0 and rows > limit:
+        raise ConfigError(f"batching.max_rows {settings.batching.max_rows} × up to {per_event} rows per event "
+                          f"(plugin {plugin.name!r}) = {rows:,} rows, more than model {name!r} accepts "
+                          f"(max_batch_size {limit:,}): lower batching.max_rows or the plugin's limit")
 
 
 def build_decoder(settings: PipelineSettings, plugin: PipelinePlugin) -> EventDecoder:

@@ -38,6 +38,10 @@ class FraudPipeline(PipelinePlugin):
             raise ValueError(f"non-finite feature(s): {', '.join(bad[:5])}")
         return ModelInputs({"features": matrix}, len(events))
 
+    def max_rows_per_event(self) -> int:
+        """One feature row per transaction."""
+        return 1
+
     def records(self, events: list[dict[str, Any]], outputs: dict[str, np.ndarray], layout: Any,
                 sources: list[Source], stamp: OutputStamp) -> list[bytes]:
         """One ``fraud.scores`` record per transaction."""

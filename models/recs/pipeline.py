@@ -67,6 +67,10 @@ class RecsPipeline(PipelinePlugin):
         ks = np.fromiter((event.get("k", DEFAULT_K) for event in events), np.int64, len(events))
         return ModelInputs(tensors, int(offsets[-1]), (offsets, item_ids, ks))
 
+    def max_rows_per_event(self) -> int:
+        """A request becomes one row per distinct candidate, at most ``max_candidates``."""
+        return self.options.max_candidates
+
     def records(self, events: list[dict[str, Any]], outputs: dict[str, np.ndarray], layout: Any,
                 sources: list[Source], stamp: OutputStamp) -> list[bytes]:
         """One ``recs.ranked`` record per request: its top ``min(k, distinct candidates)`` items."""

@@ -45,3 +45,12 @@ def test_at_least_once_loses_nothing_across_kill_dash_nine(pipeline) -> None:
     report = p.invariant(len(events), scores)
     assert not report.missing and not report.unexpected, "at-least-once may duplicate but never lose: " + \
         report.summary()
+
+
+def test_a_batch_that_cannot_fit_the_model_is_refused_at_start(pipeline) -> None:
+    """256 requests × 500 candidates fit the recs model's max_batch_size (131,072 rows); 1,024 do not:
+    Triton would reject every such batch as a model error, so the worker refuses to start (exit 2)."""
+    p = pipeline("toobig", use_case="recs")
+    worker = p.start_worker("0", env={"STREAMINFER_BATCHING__MAX_ROWS": "1024"})
+    assert worker.wait(timeout_s=60) == 2, p.logs()
+    assert "max_batch_size 131,072" in worker.log() and "batching.max_rows 1024" in worker.log()
