@@ -29,7 +29,7 @@ def fraud(
     labels_topic: str = typer.Option("fraud.labels", "--labels-topic"),
 ) -> None:
     """Produce COUNT card transactions keyed by card id (unique event_id each)."""
-    from engine.generate.fraud_stream import FraudStreamProducer, GenerateOptions
+    from models.fraud.stream import FraudStreamProducer, GenerateOptions
 
     options = GenerateOptions(count=count, seed=seed, rate=rate, malformed=malformed, drift=drift,
                               drift_to=drift_to, drift_at=drift_at, labels=labels, label_delay_s=label_delay_s,

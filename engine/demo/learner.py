@@ -11,7 +11,7 @@ environment (``compose/pipelines/fraud.learn.yaml`` stays the production configu
   ROC AUC on 2,000-label windows swings by ±0.05 either way (fraud comes in episodes, so a window holds a
   few dozen frauds). Log loss separates better, but it also rewards calibration, and the champion's scores
   are not calibrated (trained with a positive-class weight of 8): replayed offline over 12 seeds
-  (``python -m engine.learn.challenger_replay``), this rule let ``river_logreg`` win after the drift in
+  (``python -m models.fraud.learning.challenger_replay``), this rule let ``river_logreg`` win after the drift in
   every seed — and before it in 5 of 12. The README's "How far to trust challenger_wins" has the figures.
 """
 

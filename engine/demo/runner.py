@@ -24,15 +24,17 @@ from rich.live import Live
 
 from engine.config.pipeline import load_pipeline
 from engine.demo.learner import DemoLearner
-from engine.generate.fraud_stream import FraudStreamProducer, GenerateOptions, GenerateReport
 from engine.inference.model_control import ModelControl
 from engine.observe.live_view import LiveState, render
 from engine.observe.scrape import MetricsSnapshot, scrape
 from engine.observe.shadow_board import ShadowBoard, comparison_from_shadow
 from engine.observe.shadow_panel import summary_table, win_lines
 from engine.observe.tail import TopicTail
+from engine.pipeline.loader import load_plugin
 from engine.stack.manager import LocalStack
 from engine.stack.settings import load_stack_settings
+# The demo's fraud act drives fraud's own producer: it also sends delayed labels and turns the drift knob.
+from models.fraud.stream import FraudStreamProducer, GenerateOptions, GenerateReport
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class FraudDemo:
         self.console = console or Console()
         self.stack = LocalStack(load_stack_settings(), say=lambda line: self.console.print(f"[dim]{line}[/]"))
         self.pipeline = load_pipeline("fraud", **{"metrics.port": options.metrics_port})
-        self.state = LiveState(summarize=_fraud_sample, unit="scores")
+        self.plugin = load_plugin(self.pipeline.plugin, self.pipeline.plugin_options)
+        self.state = LiveState(summarize=self.plugin.summarize_output, unit="scores")
         self.alerts: list[dict] = []
         self._learner_labels_read = 0.0     # labels the learner had read at the last progress check
         self._learner_progress_at = time.monotonic()
@@ -112,11 +115,9 @@ class FraudDemo:
         self.console.print(f"[dim]{report.render()}[/]")
 
     def _build_model(self) -> None:
-        from models.fraud.export import build_fraud_model
-
         repository = self.stack.settings.model_repository
         if not ModelControl.versions_on_disk(repository, "fraud"):
-            build = build_fraud_model(repository)
+            build = self.plugin.build_model(repository)
             test = build.metrics.get("test", {})
             self.console.print(f"[dim]exported fraud v{build.version} "
                                f"({'cached' if build.from_cache else 'trained'}; "
@@ -290,11 +291,6 @@ class FraudDemo:
                 say(summary_table(self.state.shadow))
                 for line in win_lines(self.state.shadow):
                     say(line)
-
-
-def _fraud_sample(record: dict) -> tuple[str, str]:
-    flag = "[red]" if record["score"] >= 0.5 else ""
-    return record["event_id"], f"{flag}{record['score']:.4f}"
 
 
 def _each_kind_first(alerts: list[dict]) -> list[dict]:

@@ -162,7 +162,7 @@ def build_learn_app(pipeline: PipelineSettings, settings: LearnSettings,
         producer_linger_ms=20, producer_acks=-1, producer_max_batch_size=256 * 1024,
     )
     table = app.Table("join", partitions=partitions, key_type=bytes, value_type=bytes, default=None,
-                      help="fraud.scores ⋈ fraud.labels by event_id")
+                      help=f"{topics.output} ⋈ {settings.topics.labels} by event_id")
     changelog = ChangelogWriter(bootstrap, table.changelog_topic_name)
     join = ScoreLabelJoin(FaustTableStore(table, changelog), int(settings.join.ttl_s * 1000), settings.join.max_pending)
     shadow = ShadowPublisher(bootstrap, settings.topics.shadow) \

@@ -51,7 +51,7 @@ class LearnCore:
         pipeline: Pipeline name (records and alerts carry it).
         settings: Learner settings.
         feature_names: Columns of ``extract``'s matrix.
-        extract: Feature extractor (``FraudFeatures().extract``).
+        extract: Feature extractor (the plugin's ``features.extract``).
         decoder: Validating decoder of the transactions topic (the hot path's own).
         join: The score ⋈ label join.
         alerts: Alert manager (gate + publisher).

@@ -103,9 +103,9 @@ class TimeWindowedBinaryMetrics:
     learner catching up on a backlog reports the windows the labels really fell in; "last" means before
     the newest time seen, so a window holds its final figures while no labels come. Memory is bounded
     whatever the label rate: the span is cut into ``buckets`` slots, each holding counts, a log-loss sum
-    and two score histograms (frauds, legitimate) on a logit scale; ROC AUC comes from the summed
-    histograms (Mann-Whitney, a pair in one bin counting one half), within ~0.005 of the exact figure on
-    the fraud scores (tested). A label older than the window when it arrives is counted in ``late``.
+    and two score histograms (positives, negatives) on a logit scale; ROC AUC comes from the summed
+    histograms (Mann-Whitney, a pair in one bin counting one half), within ~0.005 of the exact figure
+    (tested). A label older than the window when it arrives is counted in ``late``.
 
     Args:
         span_s: Window length in seconds.
@@ -157,24 +157,24 @@ class TimeWindowedBinaryMetrics:
             target.add(y[mask], bins[mask], loss[mask], correct[mask])
 
     def _totals(self) -> tuple[np.ndarray, np.ndarray, float, int]:
-        frauds, legit = np.zeros(self.BINS, np.int64), np.zeros(self.BINS, np.int64)
+        positives, negatives = np.zeros(self.BINS, np.int64), np.zeros(self.BINS, np.int64)
         loss, correct = 0.0, 0
         for slot in self._slots.values():
-            frauds += slot.frauds
-            legit += slot.legit
+            positives += slot.positives
+            negatives += slot.negatives
             loss += slot.loss
             correct += slot.correct
-        return frauds, legit, loss, correct
+        return positives, negatives, loss, correct
 
     def snapshot(self) -> dict[str, float | int | None]:
-        """Count, frauds, ROC AUC, log loss and accuracy over the window (``None`` where undefined)."""
-        frauds, legit, loss, correct = self._totals()
-        n_pos, n_neg = int(frauds.sum()), int(legit.sum())
+        """Count, positives, ROC AUC, log loss and accuracy over the window (``None`` where undefined)."""
+        positives, negatives, loss, correct = self._totals()
+        n_pos, n_neg = int(positives.sum()), int(negatives.sum())
         n = n_pos + n_neg
         auc = None
         if n_pos and n_neg:
-            legit_below = np.cumsum(legit) - legit  # legitimate scores in lower bins
-            auc = float((frauds * (legit_below + 0.5 * legit)).sum() / (n_pos * n_neg))
+            negatives_below = np.cumsum(negatives) - negatives  # negative scores in lower bins
+            auc = float((positives * (negatives_below + 0.5 * negatives)).sum() / (n_pos * n_neg))
         return {"n": n, "positives": n_pos, "roc_auc": auc, "log_loss": loss / n if n else None,
                 "accuracy": correct / n if n else None, "span_s": self.span_s}
 
@@ -182,17 +182,26 @@ class TimeWindowedBinaryMetrics:
 class _TimeSlot:
     """One slot of a :class:`TimeWindowedBinaryMetrics`."""
 
-    __slots__ = ("frauds", "legit", "loss", "correct")
+    __slots__ = ("positives", "negatives", "loss", "correct")
+    #: Slot names in checkpoints sealed before the histograms were renamed.
+    _FORMER_NAMES = {"frauds": "positives", "legit": "negatives"}
 
     def __init__(self, bins: int) -> None:
-        self.frauds = np.zeros(bins, np.int32)
-        self.legit = np.zeros(bins, np.int32)
+        self.positives = np.zeros(bins, np.int32)
+        self.negatives = np.zeros(bins, np.int32)
         self.loss = 0.0
         self.correct = 0
 
+    def __setstate__(self, state: tuple[None, dict[str, object]] | dict[str, object]) -> None:
+        # Pickled learner state (the ``shadow`` checkpoint) holds these slots: one written by an older
+        # learner must still restore, not be dropped as unreadable.
+        slots = state[1] if isinstance(state, tuple) else state
+        for name, value in slots.items():
+            setattr(self, self._FORMER_NAMES.get(name, name), value)
+
     def add(self, labels: np.ndarray, bins: np.ndarray, loss: np.ndarray, correct: np.ndarray) -> None:
-        fraud = labels == 1
-        self.frauds += np.bincount(bins[fraud], minlength=self.frauds.size).astype(np.int32)
-        self.legit += np.bincount(bins[~fraud], minlength=self.legit.size).astype(np.int32)
+        positive = labels == 1
+        self.positives += np.bincount(bins[positive], minlength=self.positives.size).astype(np.int32)
+        self.negatives += np.bincount(bins[~positive], minlength=self.negatives.size).astype(np.int32)
         self.loss += float(loss.sum())
         self.correct += int(correct.sum())

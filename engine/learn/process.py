@@ -27,9 +27,13 @@ class LearnerProcess:
     """
 
     def __init__(self, pipeline: Path, log_path: Path, env: dict[str, str] | None = None) -> None:
+        from engine.config.pipeline import load_pipeline
+
         self.pipeline = pipeline
         self.log_path = log_path
         self.env = env or {}
+        # The learner labels every metric with its pipeline's name, as the child resolves it.
+        self.pipeline_name = self.env.get("STREAMINFER_NAME") or load_pipeline(str(pipeline)).name
         self.port = free_port()
         self.proc: Any = None
 
@@ -61,7 +65,7 @@ class LearnerProcess:
 
     def value(self, name: str, **labels: str) -> float | None:
         """One sample (the ``pipeline`` label is implied)."""
-        key = (name, tuple(sorted({"pipeline": "fraud", **labels}.items())))
+        key = (name, tuple(sorted({"pipeline": self.pipeline_name, **labels}.items())))
         return self.samples().get(key)
 
     def wait_for(self, what: str, predicate: Callable[[], bool], timeout: float = 60.0) -> None:

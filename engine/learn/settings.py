@@ -48,7 +48,7 @@ class DetectorSpec(_Section):
 class LearnerSpec(_Section):
     """One shadow model: a River pipeline built by ``engine.learn.learners.LEARNERS[kind]``."""
 
-    name: str = Field(..., pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Challenger name on fraud.shadow.")
+    name: str = Field(..., pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Challenger name on the shadow topic.")
     kind: str = Field(..., description="logistic_regression, hoeffding_adaptive_tree, adaptive_random_forest...")
     params: dict[str, ScalarParam] = Field(default_factory=dict)
 
@@ -107,7 +107,7 @@ class ConceptDriftSettings(_Section):
     """Detectors over the champion's errors once labels arrive."""
 
     enabled: bool = True
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Score at or above which the champion says fraud.")
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Score at or above which the champion says positive.")
     # Chosen with `drift-eval` on held-out seeds 31-38 (full-size streams): ADWIN δ=3e-4 caught 48/48 abrupt
     # drifts at 0.08 false alarms/100k; HDDM_A caught 39/48 (its cumulative mean hides short error bursts
     # after 25k quiet events) and DDM raised ~20 false alarms/100k on the fraud champion's ~1 % errors.
@@ -137,7 +137,7 @@ class ShadowSettings(_Section):
         description="Also report every model's metrics over the labels that arrived in the last S seconds.")
     compare_every: int = Field(1000, ge=1, description="Labels between two champion/challenger comparisons.")
     min_labels: int = Field(2000, ge=10, description="No verdict before this many paired labels in the window.")
-    min_positives: int = Field(20, ge=1, description="...nor before this many frauds (AUC needs both classes).")
+    min_positives: int = Field(20, ge=1, description="...nor before this many positives (AUC needs both classes).")
     metric: Literal["roc_auc", "log_loss"] = "roc_auc"
     margin: float = Field(0.02, ge=0.0, description="How much better a challenger must be to win.")
     publish_records: bool = Field(True, description="Publish champion and challenger scores to the shadow topic.")
@@ -160,7 +160,7 @@ class AlertSettings(_Section):
         "wall", description="Cooldown clock: wall time, or the event time of the record that tripped the detector.")
     # prediction_drift is `info`: on the fraud champion it fires ~3.8 times per 100k undrifted scores (fraud
     # episodes move the mean score) and as often before the generator's drift as after it, so it cannot
-    # tell on-call anything a `warning` would (`python -m engine.learn.concept_probe`, "score findings").
+    # tell on-call anything a `warning` would (`python -m models.fraud.learning.concept_probe`, "score findings").
     severity: dict[str, Literal["info", "warning", "critical"]] = Field(default_factory=lambda: {
         "feature_drift": "warning", "prediction_drift": "info", "concept_drift": "critical",
         "challenger_wins": "info", "state_integrity": "critical",

@@ -36,7 +36,7 @@ class ShadowModel:
         self.n_learned = 0
 
     def predict_then_learn(self, x: dict[str, float], label: int) -> float:
-        """Prequential step: the fraud probability before learning ``(x, label)``."""
+        """Prequential step: the positive-class probability before learning ``(x, label)``."""
         probas = self.model.predict_proba_one(x)
         # An untrained tree answers {}; one that only saw legitimate events answers {False: 1.0}.
         proba = float(probas.get(True, 0.0 if probas else 0.5))
@@ -86,7 +86,7 @@ class Verdict:
                 "threshold": self.margin,
                 "summary": (f"{self.challenger} {self.metric} {self.challenger_value:.4f} vs champion "
                             f"{self.champion_value:.4f} over the last {self.window} labels "
-                            f"({self.positives} frauds; margin {self.margin})"),
+                            f"({self.positives} positives; margin {self.margin})"),
                 "window": {"labels": self.window, "positives": self.positives},
                 "before": {"champion": self.champion_value}, "after": {self.challenger: self.challenger_value}}
 

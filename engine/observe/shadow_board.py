@@ -26,7 +26,7 @@ class ModelStanding:
     log_loss: float | None
     accuracy: float | None
     labels: int
-    frauds: int
+    positives: int
 
     def metric(self, name: str) -> float | None:
         """``roc_auc``, ``log_loss`` or ``accuracy`` by name."""

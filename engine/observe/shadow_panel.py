@@ -105,7 +105,7 @@ def _caption(board: ShadowBoard) -> str:
     champion = board.latest.models[CHAMPION]
     compared = METRIC_NAMES.get(board.metric, board.metric)
     rule = "lower" if board.metric in LOWER_IS_BETTER else "higher"
-    return (f"[bold]champion vs challengers[/] · same last {champion.labels:,} labels ({champion.frauds} frauds)"
+    return (f"[bold]champion vs challengers[/] · same last {champion.labels:,} labels ({champion.positives} positives)"
             f" · a challenger wins with a {compared} {rule} by ≥ {board.margin:g} (lead)")
 
 

@@ -9,10 +9,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from engine.learn.devtools import FraudFeeder, LearnTopicSet, delete_topics, write_pipeline
 from engine.learn.process import LearnerProcess
 from engine.learn.state import KafkaStateStore
 from models.fraud.generator import FraudGenerator
+from models.fraud.learning.devtools import FraudFeeder, LearnTopicSet, delete_topics, write_pipeline
 from tests.integration.test_learn_stream import STATE_KEY, learn_config
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine.learn.devtools import FraudFeeder, LearnTopicSet, delete_topics, write_pipeline
 from engine.learn.process import LearnerProcess
 from models.fraud.generator import FraudGenerator
+from models.fraud.learning.devtools import FraudFeeder, LearnTopicSet, delete_topics, write_pipeline
 from tests.integration.test_learn_stream import STATE_KEY, learn_config
 
 

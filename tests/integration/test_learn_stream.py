@@ -8,11 +8,11 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
-from engine.learn.devtools import FraudFeeder, LearnTopicSet, delete_topics, write_pipeline
 from engine.learn.process import LearnerProcess
 from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
 from models.fraud.generator import BLOCK_SIZE, FraudGenerator
+from models.fraud.learning.devtools import FraudFeeder, LearnTopicSet, delete_topics, write_pipeline
 
 STATE_KEY = {"STREAMINFER_LEARN__STATE_KEY": "integration-test-key-0123456789"}
 
@@ -62,7 +62,7 @@ def read_all(bootstrap: str, topic: str, partitions: int, timeout: float = 5.0) 
 
 def _abort(bootstrap: str, topics: LearnTopicSet, events: list[dict], transactional_id: str) -> None:
     """Scores and labels produced in a transaction that was then aborted (a fenced or failed producer)."""
-    from engine.learn.devtools import score_record
+    from models.fraud.learning.devtools import score_record
     from models.fraud.generator import make_label
 
     producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": transactional_id})

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.learn.challenger_replay import log_loss, main, prior_corrected, rules, tally
+from models.fraud.learning.challenger_replay import log_loss, main, prior_corrected, rules, tally
 
 
 def test_verdicts_are_split_at_the_drift():

@@ -8,9 +8,9 @@ import orjson
 import pytest
 
 from engine.codec import DlqReason, EventDecoder
-from engine.codec.sample_events import encode_events, make_transaction, make_transactions
 from engine.errors import ConfigError
 from engine.topics import SchemaRegistry, TopicCatalog
+from models.fraud.sample_events import encode_events, make_transaction, make_transactions
 
 TOPIC = "fraud.transactions"
 

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.codec import DlqReason, EventDecoder
-from engine.codec.sample_events import make_transaction
 from engine.topics import SchemaRegistry, TopicCatalog
+from models.fraud.sample_events import make_transaction
 
 TOPIC = "fraud.transactions"
 _REGISTRY = SchemaRegistry(TopicCatalog.load())

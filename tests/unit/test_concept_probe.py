@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.learn.concept_probe import champion_signals, judge, main
 from engine.learn.settings import LearnSettings
+from models.fraud.learning.concept_probe import champion_signals, judge, main
 
 
 def test_signals_are_the_thresholded_errors_and_the_log_loss():
@@ -36,7 +36,7 @@ def test_bad_arguments_are_refused(argv, capsys):
 
 
 def test_the_score_detector_finds_a_step_and_not_a_constant():
-    from engine.learn.concept_probe import prediction_findings
+    from models.fraud.learning.concept_probe import prediction_findings
 
     rng = np.random.default_rng(5)
     step = np.concatenate([rng.normal(0.03, 0.01, 20_000), rng.normal(0.06, 0.01, 20_000)]).clip(0, 1)

@@ -7,10 +7,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from engine.learn.checkpoint import FRESH, REFUSED, RESTORED, Checkpointer
-from engine.learn.devtools import RecordFeed, label_values, memory_core, score_record
 from engine.learn.state import seal
 from engine.learn.telemetry import LearnMetrics
 from models.fraud.generator import FraudGenerator
+from models.fraud.learning.devtools import RecordFeed, label_values, memory_core, score_record
 
 KEY = b"0123456789abcdef0123"
 NOW = 1_800_000_000_000

@@ -8,9 +8,9 @@ import random
 import pytest
 
 from engine.learn.confirm import ChangeConfirmer
-from engine.learn.devtools import RecordFeed, champion_score, label_values, memory_core, score_record
 from engine.learn.monitor import DriftFinding
 from models.fraud.generator import FraudGenerator
+from models.fraud.learning.devtools import RecordFeed, champion_score, label_values, memory_core, score_record
 
 NOW = 1_800_000_000_000
 

@@ -6,10 +6,10 @@ import orjson
 import pytest
 
 from engine.learn.core import RawRecord
-from engine.learn.devtools import RecordFeed, label_values, memory_core, score_record
 from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
 from models.fraud.generator import BLOCK_SIZE, FraudGenerator
+from models.fraud.learning.devtools import RecordFeed, label_values, memory_core, score_record
 
 NOW = 1_800_000_000_000
 SAMPLE_ALL = {"sampling": {"feature_rate": 1.0, "join_rate": 1.0}, "alerts": {"cooldown_s": 3600}}

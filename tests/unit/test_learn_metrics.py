@@ -118,3 +118,28 @@ def test_an_empty_time_window_is_undefined_and_survives_pickling():
     assert pickle.loads(pickle.dumps(timed)).snapshot() == timed.snapshot()
     with pytest.raises(ValueError):
         TimeWindowedBinaryMetrics(span_s=0)
+
+
+def test_a_time_window_pickled_under_the_former_slot_names_still_restores():
+    import pickle
+
+    import numpy as np
+
+    from engine.learn.metrics import TimeWindowedBinaryMetrics, _TimeSlot
+
+    class FormerSlot:
+        """Pickles as a ``_TimeSlot`` did before its histograms were renamed (slots frauds and legit)."""
+
+        def __reduce_ex__(self, protocol):
+            bins = TimeWindowedBinaryMetrics.BINS
+            frauds, legit = np.zeros(bins, np.int32), np.zeros(bins, np.int32)
+            frauds[200], legit[[10, 100]] = 1, 1
+            return _TimeSlot.__new__, (_TimeSlot,), (None, {"frauds": frauds, "legit": legit, "loss": 1.2,
+                                                            "correct": 3})
+
+    timed = TimeWindowedBinaryMetrics(span_s=300)
+    timed.update_many([0], [0.5], [1])  # sets the window's clock and makes a slot
+    timed._slots = {slot: FormerSlot() for slot in timed._slots}
+    snapshot = pickle.loads(pickle.dumps(timed)).snapshot()
+    assert (snapshot["n"], snapshot["positives"], snapshot["roc_auc"], snapshot["accuracy"]) == (3, 1, 1.0, 1.0)
+    assert snapshot["log_loss"] == pytest.approx(0.4)

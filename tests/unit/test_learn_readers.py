@@ -8,12 +8,12 @@ from prometheus_client import CollectorRegistry
 
 from engine.learn.app import LearnRuntime
 from engine.learn.checkpoint import Checkpointer
-from engine.learn.devtools import RecordFeed, label_values, memory_core, score_record
 from engine.learn.faust_store import FaustTableStore
 from engine.learn.join import ScoreLabelJoin
 from engine.learn.positions import Positions
 from engine.learn.telemetry import LearnMetrics
 from models.fraud.generator import FraudGenerator
+from models.fraud.learning.devtools import RecordFeed, label_values, memory_core, score_record
 
 NOW = 1_800_000_000_000
 

@@ -8,12 +8,12 @@ import io
 import orjson
 from rich.console import Console
 
-from engine.learn.devtools import RecordFeed, label_values, memory_core, score_record
 from engine.observe.learn_scrape import LearnerSnapshot
 from engine.observe.live_view import LiveState, render
 from engine.observe.shadow_board import CHAMPION, Comparison, ModelStanding, ShadowBoard, comparison_from_shadow
 from engine.observe.shadow_panel import render_shadow, sparkline, summary_table, win_lines
 from models.fraud.generator import FraudGenerator
+from models.fraud.learning.devtools import RecordFeed, label_values, memory_core, score_record
 
 NOW = 1_800_000_000_000
 
@@ -26,7 +26,7 @@ def _text(renderable) -> str:
 
 def _comparison(at: float, champion_loss: float, challenger_loss: float, labels: int = 2000) -> Comparison:
     def standing(loss: float, auc: float) -> ModelStanding:
-        return ModelStanding(roc_auc=auc, log_loss=loss, accuracy=0.98, labels=labels, frauds=30)
+        return ModelStanding(roc_auc=auc, log_loss=loss, accuracy=0.98, labels=labels, positives=30)
     return Comparison(at, "fraud v1", {CHAMPION: standing(champion_loss, 0.93),
                                        "river_logreg": standing(challenger_loss, 0.88)})
 
@@ -52,7 +52,7 @@ def test_comparisons_are_read_from_the_records_the_learner_publishes() -> None:
     last = comparisons[-1]
     assert list(last.models) == [CHAMPION, "river_logreg"] and last.champion == "fraud v1"
     champion = core.shadow.champion.snapshot()
-    assert (last.models[CHAMPION].labels, last.models[CHAMPION].frauds) == (champion["n"], champion["positives"])
+    assert (last.models[CHAMPION].labels, last.models[CHAMPION].positives) == (champion["n"], champion["positives"])
     assert last.models["river_logreg"].log_loss == core.shadow.models[0].metrics.log_loss()
 
 

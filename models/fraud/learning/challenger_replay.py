@@ -1,4 +1,5 @@
-"""Can on-call trust ``challenger_wins``? ``python -m engine.learn.challenger_replay [--seeds N] [--events N]``.
+"""Can on-call trust ``challenger_wins``?
+``python -m models.fraud.learning.challenger_replay [--seeds N] [--events N]``.
 
 Replays the demo's story offline, once per generator seed: ``--events`` synthetic fraud events (after
 the same warm-up as ``streaminfer generate``), the generator's drift knob turned to 1.0 after
@@ -26,12 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.generate.fraud_stream import WARMUP_EVENTS
 from engine.learn.metrics import binary_log_losses
 from engine.learn.settings import ShadowSettings, load_learn_settings
 from models.fraud.features import FEATURE_NAMES, FraudFeatures
 from models.fraud.generator import FraudGenerator
-
+from models.fraud.stream import WARMUP_EVENTS
 
 
 @dataclass

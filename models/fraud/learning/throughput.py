@@ -1,4 +1,4 @@
-"""How fast the learner catches up: ``python -m engine.learn.throughput [--events N]``.
+"""How fast the learner catches up: ``python -m models.fraud.learning.throughput [--events N]``.
 
 Two timed phases on private topics, measured through the learner's own Prometheus counters:
 
@@ -25,9 +25,9 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.learn.devtools import FraudFeeder, LearnTopicSet, delete_topics, write_pipeline
 from engine.learn.process import LearnerProcess
 from models.fraud.generator import FraudGenerator
+from models.fraud.learning.devtools import FraudFeeder, LearnTopicSet, delete_topics, write_pipeline
 
 STREAMS = ("transactions", "scores", "labels")
 MODELS = ("river_logreg", "river_hat")

@@ -1,4 +1,5 @@
-"""How often does concept drift warn, and page, on the champion's own labels? ``python -m engine.learn.concept_probe``.
+"""How often does concept drift warn, and page, on the champion's own labels?
+``python -m models.fraud.learning.concept_probe``.
 
 (Prediction drift — the detector over every score — is counted on the same streams, for comparison.)
 
@@ -88,7 +89,7 @@ def judge(signals: dict[str, np.ndarray], settings: LearnSettings) -> dict[str, 
 
 def scored_stream(seed: int, before: int, after: int, model, pos_weight: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Labels and champion scores of one stream; the drift knob goes to 1.0 after ``before`` events."""
-    from engine.learn.challenger_replay import drifting_events, prior_corrected
+    from models.fraud.learning.challenger_replay import drifting_events, prior_corrected
     from models.torchscript import score_in_process
 
     events, labels = drifting_events(seed, before, after)
@@ -102,7 +103,7 @@ def _ratios(judged: Sequence[tuple[int, float, bool]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
-    from engine.learn.challenger_replay import newest_model
+    from models.fraud.learning.challenger_replay import newest_model
     from engine.stack.settings import load_stack_settings
     from models.torchscript import load_torchscript
 
