@@ -1,8 +1,12 @@
-"""The run's input: ``streaminfer generate fraud`` as a child process.
+"""The run's input: ``streaminfer generate events --pipeline <the run's pipeline>`` as a child process.
 
 A separate process on purpose: its own idempotent producer must live through the broker kill like
 any upstream service would, and what it fails to deliver shows up as inputs the invariant never
 expected (the input positions are read back from the topic, not assumed).
+
+``generate events`` for every pipeline, fraud included: ``generate fraud`` only adds delayed labels and
+a warm-up of the per-card velocity features, which matter to the learning side's drift detectors,
+not to delivery: a chaos run serves, runs no learner, and its invariant never reads a score.
 """
 
 from __future__ import annotations
@@ -16,10 +20,11 @@ from pathlib import Path
 
 
 class GeneratorProcess:
-    """``streaminfer generate fraud --no-labels`` to one topic, logging to ``log_path``.
+    """``streaminfer generate events --pipeline <pipeline>`` to one topic, logging to ``log_path``.
 
     Args:
-        bootstrap: Kafka ``host:port``.
+        pipeline: The run's private pipeline YAML: its plugin makes the events, its Kafka section
+            names the broker (the private stack's), so the generator needs no flag or variable of its own.
         topic: The input topic.
         count: Valid events.
         rate: Events per second.
@@ -28,11 +33,11 @@ class GeneratorProcess:
         seed: Generator seed.
     """
 
-    def __init__(self, bootstrap: str, topic: str, count: int, rate: float, malformed: int, log_path: Path,
+    def __init__(self, pipeline: Path, topic: str, count: int, rate: float, malformed: int, log_path: Path,
                  seed: int = 7) -> None:
-        self.argv = [sys.executable, "-m", "engine.cli.main", "generate", "fraud", "--count", str(count),
-                     "--rate", f"{rate:g}", "--topic", topic, "--no-labels", "--malformed", str(malformed),
-                     "--seed", str(seed), "--bootstrap", bootstrap]
+        self.argv = [sys.executable, "-m", "engine.cli.main", "generate", "events", "--pipeline", str(pipeline),
+                     "--count", str(count), "--rate", f"{rate:g}", "--topic", topic, "--malformed", str(malformed),
+                     "--seed", str(seed)]
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 

@@ -91,7 +91,7 @@ class FaultInjector:
         self.pool.retire(old)
         old.kill9(timeout_s=self.clock.bound(30))
         new = self.pool.start_primary()
-        assigned, note = self._assignment(new)
+        assigned, note = self.assignment(new)
         outcome = f"{old_name} exit {old.returncode}; {self.pool.name(new)} {note}"
         return FaultOutcome(f"SIGKILL {old_name}, start {self.pool.name(new)}", outcome, expected,
                             old.returncode == -9 and assigned)
@@ -103,7 +103,7 @@ class FaultInjector:
             return FaultOutcome("already scaled out", "-", expected, False)
         before = self.pool.worker_count()
         proc = self.pool.start_scale_out()
-        assigned, note = self._assignment(proc)
+        assigned, note = self.assignment(proc)
         return FaultOutcome(f"start {self.pool.name(proc)} (--workers 2 --instance 1): {before} → {before + 2} "
                             f"workers", f"{self.pool.name(proc)} {note}", expected, assigned)
 
@@ -121,7 +121,7 @@ class FaultInjector:
         try:
             time.sleep(min(stall_s, self.clock.left()))
             new = self.pool.start_primary()
-            assigned, note = self._assignment(new)
+            assigned, note = self.assignment(new)
         finally:
             old.resume()  # whatever happened, the stalled process must run again to be judged
         action = f"SIGSTOP {old_name} {stall_s:.0f} s, start {self.pool.name(new)}, SIGCONT {old_name}"
@@ -201,7 +201,7 @@ class FaultInjector:
             time.sleep(0.2)
 
     # -- helpers -------------------------------------------------------------------------------
-    def _assignment(self, proc: ServeProcess) -> tuple[bool, str]:
+    def assignment(self, proc: ServeProcess) -> tuple[bool, str]:
         """Wait for ``proc``'s first partition assignment: (assigned, text for the outcome)."""
         started = time.monotonic()
         try:

@@ -22,8 +22,10 @@ class ChaosOptions:
     """One chaos or soak run.
 
     Attributes:
+        pipeline: The pipeline under test: a shipped name or a YAML path (see
+            :class:`engine.chaos.target.ChaosTarget`).
         events: Valid events generated.
-        rate: Events per second.
+        rate: Events per second (the CLI's default depends on the pipeline: ``DEFAULT_RATES``).
         malformed: Malformed records interleaved (dead letters are part of the invariant).
         faults: The schedule.
         max_minutes: Bound of the run until every input is answered; the final drain and checks have
@@ -37,6 +39,7 @@ class ChaosOptions:
         seed: Generator seed.
     """
 
+    pipeline: str = "fraud"
     events: int = 1_000_000
     rate: float = 5000.0
     malformed: int = 200
@@ -60,7 +63,7 @@ class ChaosOptions:
 
     def describe(self) -> dict[str, object]:
         """The options as plain values (JSON)."""
-        return {"events": self.events, "rate": self.rate, "malformed": self.malformed,
+        return {"pipeline": self.pipeline, "events": self.events, "rate": self.rate, "malformed": self.malformed,
                 "faults": format_faults(self.faults), "max_minutes": self.max_minutes, "soak": self.soak,
                 "rss_interval_s": self.rss_interval_s, "quiet_s": self.quiet_s,
                 "finish_timeout_s": self.finish_timeout_s, "seed": self.seed, "keep_topics": self.keep_topics}
@@ -71,11 +74,13 @@ def new_run_id() -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
 
 
-def require_ready(stack: LocalStack, model_name: str = "fraud") -> None:
-    """Raise ``StackError`` unless both servers are ready and Triton serves the model."""
+def require_ready(stack: LocalStack, model_name: str = "fraud", pipeline: str | None = None) -> None:
+    """Raise ``StackError`` unless both servers are ready and Triton serves ``model_name`` (the
+    pipeline's ``triton.model_name``); ``pipeline`` is what the hint tells ``models build`` to build
+    (default: the model's name)."""
     if not stack.status().ready:
         raise StackError(f"the local stack is not ready (state in {stack.settings.home}); "
                          f"run `streaminfer stack up` first")
     if not ModelControl(stack.settings.triton_http_url).ready_versions(model_name):
         raise StackError(f"Triton at {stack.settings.triton_http_url} has no READY {model_name!r} model; "
-                         f"run `streaminfer models build {model_name}` first")
+                         f"run `streaminfer models build {pipeline or model_name}` first")

@@ -1,5 +1,6 @@
-"""The private pipeline YAML of a chaos run: the shipped fraud pipeline pointed at the run's own
-topics, consumer group and transactional ids, on the stack the environment names."""
+"""The private pipeline YAML of a chaos run: the pipeline under test (``--pipeline``, default the
+shipped fraud one) pointed at the run's own topics, consumer group and transactional ids, on the stack
+the environment names."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def redirecting_overrides(environ: Mapping[str, str]) -> list[str]:
 
 
 def write_chaos_pipeline(path: Path, run_id: str, topics: ChaosTopicSet, stack: StackSettings,
-                         base: Path = PIPELINES_DIR / "fraud.yaml") -> Path:
+                         base: Path = PIPELINES_DIR / "fraud.yaml", input_schema: str = "fraud.transactions") -> Path:
     """Write the run's pipeline YAML to ``path`` (validated by loading it back); returns ``path``.
 
     Args:
@@ -40,7 +41,9 @@ def write_chaos_pipeline(path: Path, run_id: str, topics: ChaosTopicSet, stack: 
         run_id: Unique part of the group id and the transactional id prefix.
         topics: The run's private topics.
         stack: The stack whose Kafka and Triton the workers use.
-        base: The pipeline it is derived from.
+        base: The pipeline it is derived from (plugin, options, batching, model: kept as they are).
+        input_schema: What validates the input, named explicitly: the private input topic is in no
+            catalog (:attr:`engine.chaos.target.ChaosTarget.input_schema`).
     """
     config = yaml.safe_load(base.read_text()) or {}
     config.setdefault("kafka", {}).update({
@@ -51,7 +54,7 @@ def write_chaos_pipeline(path: Path, run_id: str, topics: ChaosTopicSet, stack: 
         "delivery": "exactly-once",
         "session_timeout_ms": SESSION_TIMEOUT_MS,
     })
-    config["topics"] = {"input": topics.input, "input_schema": "fraud.transactions", "output": topics.output,
+    config["topics"] = {"input": topics.input, "input_schema": input_schema, "output": topics.output,
                         "dead_letter": topics.dead_letter, "alerts": topics.alerts}
     config.setdefault("triton", {}).update({"url": stack.triton_grpc_url, "http_url": stack.triton_http_url})
     config["metrics"] = {"port": 0}  # several workers on one host: no port to collide on

@@ -40,7 +40,8 @@ class ChaosReport:
         error: Why the run aborted, if it did.
         interrupted: It was stopped by Ctrl-C.
         run_dir: Pipeline YAML and every process log.
-        settings: The options of the run.
+        settings: The options of the run and the pipeline it resolved to.
+        pipeline: The pipeline under test (its YAML ``name``; empty: unnamed, as before ``--pipeline``).
     """
 
     run_id: str
@@ -60,6 +61,7 @@ class ChaosReport:
     interrupted: bool = False
     run_dir: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
+    pipeline: str = ""
 
     @property
     def ok(self) -> bool:
@@ -84,7 +86,8 @@ class ChaosReport:
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` document."""
         return {
-            "run_id": self.run_id, "mode": self.mode, "ok": self.ok, "failures": self.failures(),
+            "run_id": self.run_id, "mode": self.mode, "pipeline": self.pipeline, "ok": self.ok,
+            "failures": self.failures(),
             "events": self.events, "malformed": self.malformed, "expected": self.expected,
             "answered": self.answered, "inputs_read": self.inputs_read, "elapsed_s": round(self.elapsed_s, 2),
             "answered_per_s": None if self.answered_per_s is None else round(self.answered_per_s, 1),
@@ -123,7 +126,7 @@ def render_report(report: ChaosReport, console: Console | None = None) -> None:
     def say(text: str) -> None:
         console.print(text, highlight=False, markup=False)  # outcomes and errors hold [brackets]
 
-    title = f"streaminfer {report.mode} {report.run_id}"
+    title = " ".join(part for part in ("streaminfer", report.mode, report.pipeline, report.run_id) if part)
     if report.faults:
         table = Table(title=title, show_lines=False)
         for header, justify in (("#", "right"), ("fault", "left"), ("at s", "right"), ("progress", "right"),
@@ -144,7 +147,8 @@ def render_report(report: ChaosReport, console: Console | None = None) -> None:
     else:
         say("invariant: not checked")
     rate = "—" if report.answered_per_s is None else f"{report.answered_per_s:,.0f}"
-    say(f"events: {report.events:,} valid + {report.malformed:,} malformed = {report.expected:,} inputs; "
+    which = f" ({report.pipeline})" if report.pipeline else ""
+    say(f"events{which}: {report.events:,} valid + {report.malformed:,} malformed = {report.expected:,} inputs; "
         f"answered {report.answered:,}; elapsed {report.elapsed_s:,.1f} s; average {rate} answered/s")
     if report.soak is not None:
         render_soak(report.soak, console)

@@ -1,10 +1,12 @@
-"""``streaminfer chaos``: N events through ``serve`` while a schedule of faults fires, then the
-delivery invariant over everything a ``read_committed`` reader saw.
+"""``streaminfer chaos``: N events of one pipeline (``--pipeline``, default fraud) through ``serve``
+while a schedule of faults fires, then the delivery invariant over everything a ``read_committed``
+reader saw.
 
 Order of a run (each step bounded by the run's clock, ``--max-minutes``):
 
-1. private topics, pipeline YAML and run directory; watchers on the output and dead-letter topics
-   (before any worker, so every committed answer is seen, including those of a shutdown);
+1. private topics (configured like the pipeline's catalog topics), pipeline YAML and run directory;
+   watchers on the output and dead-letter topics (before any worker, so every committed answer is
+   seen, including those of a shutdown);
 2. worker instance 0, then the generator (a child process: its producer lives through the broker kill);
 3. faults fire as progress (answers / expected inputs) reaches each one's fraction;
 4. generator done and every input answered (quiet 5 s) → SIGTERM every worker (each must exit 0) →
@@ -20,6 +22,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from engine.chaos.generator import GeneratorProcess
 from engine.chaos.injector import FaultInjector
@@ -29,6 +32,7 @@ from engine.chaos.pipeline import SESSION_TIMEOUT_MS, write_chaos_pipeline
 from engine.chaos.report import ChaosReport
 from engine.chaos.schedule import FaultSpec, ProgressTrigger, format_faults, progress_fraction
 from engine.chaos.soak import summarize_soak
+from engine.chaos.target import ChaosTarget
 from engine.chaos.timeline import FaultRecord, RunClock, Sampler, Series
 from engine.chaos.topics import ChaosTopics, ChaosTopicSet
 from engine.chaos.watch import CommittedTopicWatcher, input_positions, read_committed
@@ -55,6 +59,7 @@ class _Run:
 
     topics: ChaosTopics | None = None
     topic_set: ChaosTopicSet | None = None
+    pipeline: Path | None = None
     watchers: list[CommittedTopicWatcher] = field(default_factory=list)
     answer_sampler: Sampler | None = None
     rss_sampler: Sampler | None = None
@@ -71,11 +76,14 @@ class ChaosRunner:
         options: The run.
         stack: The local stack (its settings name the broker and Triton; its servers get killed).
         say: Progress lines (also appended to ``<run dir>/chaos.log``).
+        target: The pipeline under test, already resolved (None: resolved from ``options.pipeline``).
     """
 
-    def __init__(self, options: ChaosOptions, stack: LocalStack, say: Callable[[str], None] = print) -> None:
+    def __init__(self, options: ChaosOptions, stack: LocalStack, say: Callable[[str], None] = print,
+                 target: ChaosTarget | None = None) -> None:
         self.options = options
         self.stack = stack
+        self.target = target or ChaosTarget.load(options.pipeline)
         self.run_id = new_run_id()
         self.run_dir = (options.work_dir or stack.settings.home / "chaos") / self.run_id
         self._say = say
@@ -102,7 +110,8 @@ class ChaosRunner:
         """Set up, drive, check, tear down; never leaves a process or a killed server behind."""
         o = self.options
         report = ChaosReport(self.run_id, "soak" if o.soak else "chaos", o.events, o.expected - o.events, o.expected,
-                             run_dir=str(self.run_dir), settings=o.describe())
+                             run_dir=str(self.run_dir), settings={**o.describe(), **self.target.describe()},
+                             pipeline=self.target.name)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             self._setup()
@@ -122,17 +131,20 @@ class ChaosRunner:
 
     def _setup(self) -> None:
         r, s = self._r, self.stack.settings
-        r.topics = ChaosTopics(self.bootstrap, self.run_id)
+        t = self.target
+        r.topics = ChaosTopics(self.bootstrap, self.run_id, t.role_topics)
         r.topic_set = r.topics.create()
-        pipeline = write_chaos_pipeline(self.run_dir / "pipeline.yaml", self.run_id, r.topic_set, s)
-        self.say(f"run {self.run_id}: topics {', '.join(r.topic_set.names())}; pipeline {pipeline}")
+        r.pipeline = write_chaos_pipeline(self.run_dir / "pipeline.yaml", self.run_id, r.topic_set, s,
+                                          base=t.base, input_schema=t.input_schema)
+        self.say(f"run {self.run_id}: pipeline {t.name} (model {t.model_name!r}, input schema {t.input_schema}); "
+                 f"topics {', '.join(r.topic_set.names())}; pipeline YAML {r.pipeline}")
         # Watchers before any worker: every committed answer is seen, a shutdown's included.
         for topic in (r.topic_set.output, r.topic_set.dead_letter):
             r.watchers.append(CommittedTopicWatcher(self.bootstrap, topic).start())
         # Sampled on threads: a fault blocking the loop for a minute must not blind recovery times.
         r.answer_sampler = Sampler(self.answered, self._answered_now, self.clock.now, ANSWER_SAMPLE_S,
                                    name="chaos-answers").start()
-        r.pool = WorkerPool(pipeline, self.run_dir)
+        r.pool = WorkerPool(r.pipeline, self.run_dir)
         if self.options.soak:
             r.rss_sampler = Sampler(self.rss, r.pool.rss_bytes, self.clock.now, self.options.rss_interval_s,
                                     skip_zero=True, name="chaos-rss").start()
@@ -148,11 +160,11 @@ class ChaosRunner:
             first.wait_for_assignment(timeout_s=self.clock.bound(FIRST_ASSIGN_TIMEOUT_S))
         except (TimeoutError, RuntimeError) as exc:
             raise ChaosAbort(f"the first worker never got partitions: {exc}") from None
-        r.generator = GeneratorProcess(self.bootstrap, r.topic_set.input, o.events, o.rate, o.malformed,
+        r.generator = GeneratorProcess(r.pipeline, r.topic_set.input, o.events, o.rate, o.malformed,
                                        self.run_dir / "generator.log", seed=o.seed).start()
         self._generator_started_s = self.clock.now()
-        self.say(f"generator: {o.events:,} events + {o.malformed} malformed at {o.rate:,.0f}/s; faults: "
-                 f"{format_faults(o.faults)}")
+        self.say(f"generator: {o.events:,} {self.target.name} events + {o.malformed} malformed at {o.rate:,.0f}/s; "
+                 f"faults: {format_faults(o.faults)}")
         generator_done_at: float | None = None
         last_line = 0.0
         while True:
@@ -162,11 +174,14 @@ class ChaosRunner:
                 raise ChaosAbort(f"--max-minutes {o.max_minutes:g} reached with {answered:,} of "
                                  f"{o.expected:,} answered")
             self._check_watchers()
+            # Exits first: a fault due now must find the replacements of workers that died (a broker
+            # kill's exit 4s), not "no running instance 0" — with faults due back to back (a short run:
+            # progress outruns a 10-20 s fault) it otherwise fires at the dead.
+            report.faults += self._unexpected_exits(answered, progress, report.faults)
             spec = r.trigger.next_due(progress)
             if spec is not None:
                 self._fire(spec, answered, progress, report)
                 continue  # re-read progress: the next fault may already be due
-            report.faults += self._unexpected_exits(answered, progress, report.faults)
             if generator_done_at is None and not r.generator.running():
                 code = r.generator.returncode
                 if code != 0:
@@ -206,9 +221,10 @@ class ChaosRunner:
 
     def _unexpected_exits(self, answered: int, progress: float, faults: list[FaultRecord]) -> list[FaultRecord]:
         """A worker that exited with no fault stopping it is an engine failure: a row (never ok) and its
-        log tail in the run log. It is replaced (same role), so the run can finish and the later faults
-        still find their targets; the row keeps the run's verdict a failure."""
-        pool, rows = self._r.pool, []
+        log tail in the run log. It is replaced (same role) and the replacement's assignment awaited
+        (bounded), so the run can finish and the later faults find assigned targets; the row keeps the
+        run's verdict a failure."""
+        pool, rows, replacements = self._r.pool, [], []
         for name, proc in pool.unexpected_exits():
             now = round(self.clock.now(), 2)
             tail = proc.log()[-4000:]
@@ -220,11 +236,17 @@ class ChaosRunner:
             label = "wedge-restart" if wedged else "unexpected-exit"
             action = f"{name} exited ({'after the broker kill' if wedged else 'no fault stopped it'})"
             replacement = pool.replace(proc)
-            if replacement is not None:
-                action += f"; started {pool.name(replacement)}"
             expected = "exit 4 (wedged producer) and a restart" if wedged else "keeps running"
             rows.append(FaultRecord(label, "unexpected-exit", now, progress, answered, action,
                                     _exit_text(proc.returncode, tail), expected, wedged, now))
+            if replacement is not None:
+                replacements.append((rows[-1], replacement))
+        # Started together, then awaited: the group rebalances once for all of them.
+        for row, replacement in replacements:
+            assigned, note = self._r.injector.assignment(replacement)
+            row.action += f"; started {pool.name(replacement)} ({note})"
+            row.ok = row.ok and assigned
+            row.completed_s = round(self.clock.now(), 2)
         return rows
 
     def _broker_killed_within(self, seconds: float, faults: list[FaultRecord]) -> bool:
@@ -329,7 +351,7 @@ class ChaosRunner:
                 raise ChaosAbort(f"the watcher of {watcher.topic} failed: {watcher.error!r}")
 
     def _model_ready(self) -> bool:
-        return bool(self.model_control.ready_versions("fraud"))
+        return bool(self.model_control.ready_versions(self.target.model_name))
 
 
 def _exit_text(code: int | None, log: str) -> str:

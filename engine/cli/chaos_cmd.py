@@ -1,5 +1,6 @@
-"""``streaminfer chaos`` — N events through ``serve`` under a schedule of faults, then the invariant;
-``--soak-minutes M`` runs at a constant rate and reports worker RSS over time instead.
+"""``streaminfer chaos`` — N events of one pipeline (``--pipeline``, default fraud) through ``serve``
+under a schedule of faults, then the invariant; ``--soak-minutes M`` runs at a constant rate and reports
+worker RSS over time instead.
 
 Not part of ``make test``: it kills the stack's broker and Triton. Point it at a stack of its own
 (``STREAMINFER_STACK_*``) when someone else uses the default one.
@@ -23,8 +24,12 @@ def register(app: typer.Typer) -> None:
 
 @clear_errors
 def chaos(
+    pipeline: str = typer.Option("fraud", "--pipeline", "-p", help="Pipeline under test: a shipped name "
+                                 "(fraud, recs) or a YAML path. Its plugin makes the events, its "
+                                 "triton.model_name must be READY."),
     events: int = typer.Option(None, "--events", "-n", min=1, help="Valid events (default 1,000,000)."),
-    rate: float = typer.Option(5000.0, "--rate", min=1.0, help="Generator events per second."),
+    rate: float = typer.Option(None, "--rate", min=1.0, help="Generator events per second (default: fraud "
+                               "5,000, recs 1,000, any other pipeline 1,000)."),
     malformed: int = typer.Option(200, "--malformed", min=0, help="Malformed records (answered by dead letters)."),
     faults: str = typer.Option(None, "--faults", help="Schedule, kind@fraction,... (default: "
                                "kill@0.1,scale-out@0.2,broker@0.3,zombie@0.45,triton@0.6,scale-in@0.75,"
@@ -56,11 +61,18 @@ def chaos(
     from engine.chaos.options import ChaosOptions, require_ready
     from engine.chaos.runner import ChaosRunner
     from engine.chaos.schedule import DEFAULT_SCHEDULE, parse_faults
+    from engine.chaos.target import ChaosTarget
     from engine.errors import ConfigError
     from engine.stack.manager import LocalStack
     from engine.stack.settings import load_stack_settings
 
+    redirected = redirecting_overrides(os.environ)
+    if redirected:
+        raise ConfigError(f"chaos writes its own pipeline; these variables would redirect its workers: "
+                          f"{', '.join(redirected)} (unset them)")
     schedule = DEFAULT_SCHEDULE if faults is None else parse_faults(faults)
+    target = ChaosTarget.load(pipeline)  # a bad pipeline fails here, before the stack is touched
+    rate = target.default_rate if rate is None else rate
     if soak_minutes is not None:
         if events is not None:
             raise ConfigError("--events and --soak-minutes exclude each other (a soak's count is rate × seconds)")
@@ -69,13 +81,9 @@ def chaos(
         events = max(1, round(rate * soak_minutes * 60))
         schedule = schedule if soak_faults else ()
         max_minutes = max_minutes if max_minutes is not None else soak_minutes + 15
-    redirected = redirecting_overrides(os.environ)
-    if redirected:
-        raise ConfigError(f"chaos writes its own pipeline; these variables would redirect its workers: "
-                          f"{', '.join(redirected)} (unset them)")
-    options = ChaosOptions(events=events or 1_000_000, rate=rate, malformed=malformed, faults=schedule,
-                           max_minutes=max_minutes if max_minutes is not None else 30.0, work_dir=work_dir,
-                           keep_topics=keep_topics, soak=soak_minutes is not None, seed=seed)
+    options = ChaosOptions(pipeline=pipeline, events=events or 1_000_000, rate=rate, malformed=malformed,
+                           faults=schedule, max_minutes=max_minutes if max_minutes is not None else 30.0,
+                           work_dir=work_dir, keep_topics=keep_topics, soak=soak_minutes is not None, seed=seed)
     # Piped output (logs, `tee`) would otherwise be squeezed to 80 columns and the table wrapped.
     console = Console() if sys.stdout.isatty() else Console(width=200)
 
@@ -83,8 +91,8 @@ def chaos(
         console.print(line, highlight=False, markup=False)
 
     stack = LocalStack(load_stack_settings(), say=lambda line: say(f"stack: {line}"))
-    require_ready(stack)
-    report = ChaosRunner(options, stack, say=say).run()
+    require_ready(stack, target.model_name, pipeline)
+    report = ChaosRunner(options, stack, say=say, target=target).run()
     render_report(report, console)
     if json_path:
         write_json(report, json_path)
