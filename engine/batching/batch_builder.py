@@ -90,7 +90,7 @@ class BatchBuilder:
         """(inputs, None), or (None, why) when the plugin raised or returned something unusable."""
         try:
             inputs = self.plugin.encode(events)
-            problem = _check_inputs(inputs, self.plugin.model_inputs)
+            problem = _check_inputs(inputs, self.plugin.model_inputs, self.plugin.input_columns)
         except EventRejected as exc:
             return None, Rejection(-1, exc.reason, str(exc))
         except Exception as exc:  # noqa: BLE001 — any failure: isolate it event by event
@@ -114,9 +114,9 @@ class BatchBuilder:
 _EMPTY = ModelInputs({}, 0)
 
 
-def _check_inputs(inputs: ModelInputs, names: tuple[str, ...]) -> str | None:
+def _check_inputs(inputs: ModelInputs, names: tuple[str, ...], columns: dict[str, tuple[str, ...]]) -> str | None:
     """Why the plugin's tensors cannot go to Triton (None when they can): every named input present,
-    ``rows`` long, finite when floating point."""
+    ``rows`` long, finite when floating point (non-finite columns named when the plugin names them)."""
     if not isinstance(inputs, ModelInputs):
         return f"encode returned {type(inputs).__name__}, expected ModelInputs"
     for name in names:
@@ -127,5 +127,8 @@ def _check_inputs(inputs: ModelInputs, names: tuple[str, ...]) -> str | None:
             return f"model input {name!r} has shape {array.shape}, expected {inputs.rows} rows"
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             bad = np.flatnonzero(~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=0))
+            labels = columns.get(name)
+            if labels:
+                return f"non-finite feature(s): {', '.join(labels[i] for i in bad[:5])}"
             return f"non-finite value(s) in model input {name!r} (columns {', '.join(map(str, bad[:5]))})"
     return None

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.live import Live
 
 from engine.config.pipeline import load_pipeline
+from engine.demo.support import NoLive, wait_for_assignment
 from engine.generate.stream import EventStreamProducer, StreamReport
 from engine.inference.model_control import ModelControl
 from engine.observe.live_view import LiveState, render
@@ -83,7 +84,7 @@ class HotPathDemo:
         generator = threading.Thread(target=generate, daemon=True)
         try:
             tail.start()
-            _wait_for_assignment(worker, url)
+            wait_for_assignment(worker, url)
             generator.start()
             self._watch(worker, generator, url, count + self.malformed)
             final = scrape(url)
@@ -125,7 +126,7 @@ class HotPathDemo:
         title = f"streaminfer serve — {self.name}"
         live = Live(render(self.state, title), console=self.console, refresh_per_second=4) if interactive else None
         last_line = 0.0
-        with live if live is not None else _Quiet():
+        with live if live is not None else NoLive():
             while time.monotonic() < deadline:
                 snap = scrape(url)
                 self.state.add(snap)
@@ -140,20 +141,3 @@ class HotPathDemo:
                     self.state.notes.append(f"[red]worker exited with {worker.returncode}[/]")
                     return
                 time.sleep(0.5)
-
-
-def _wait_for_assignment(worker: subprocess.Popen, url: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and worker.poll() is None:
-        snap = scrape(url)
-        if snap is not None and snap.assigned_partitions > 0:
-            return
-        time.sleep(0.2)
-
-
-class _Quiet:
-    def __enter__(self) -> "_Quiet":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None

@@ -24,6 +24,7 @@ from rich.live import Live
 
 from engine.config.pipeline import load_pipeline
 from engine.demo.learner import DemoLearner
+from engine.demo.support import NoLive, wait_for_assignment
 from engine.inference.model_control import ModelControl
 from engine.observe.live_view import LiveState, render
 from engine.observe.scrape import MetricsSnapshot, scrape
@@ -153,7 +154,7 @@ class FraudDemo:
                 learner.start()
             for tail in tails:
                 tail.start()
-            self._wait_for_assignment(worker, url)
+            wait_for_assignment(worker, url)
             # The learner starts from the end of the topics: wait, or the first seconds go unlearned.
             if learner is not None and not learner.wait_until_reading((topics.output, topics.input)):
                 self.state.notes.append(f"[red]the learner is not reading yet: see {learner.log_path}[/]")
@@ -185,7 +186,7 @@ class FraudDemo:
         deadline = time.monotonic() + o.seconds + 90
         interactive = self.console.is_terminal
         with Live(render(self.state), console=self.console, refresh_per_second=4,
-                  transient=False) if interactive else _NoLive() as live:
+                  transient=False) if interactive else NoLive() as live:
             last_line = 0.0
             while time.monotonic() < deadline:
                 self.state.produced, self.state.malformed = report.events, report.malformed
@@ -244,15 +245,6 @@ class FraudDemo:
         if len(self.state.samples) < 3 or message.offset() % 97 == 0:
             self.state.samples.append(orjson.loads(message.value()))
 
-    def _wait_for_assignment(self, worker: subprocess.Popen, url: str, timeout_s: float = 60.0) -> None:
-        """Start the load only once the worker owns partitions: start-up is not what we measure."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and worker.poll() is None:
-            snap = scrape(url)
-            if snap is not None and snap.assigned_partitions > 0:
-                return
-            time.sleep(0.2)
-
     def _generate(self, report: GenerateReport) -> None:
         o = self.options
         producer = FraudStreamProducer(self.pipeline.kafka.bootstrap_servers)
@@ -308,16 +300,3 @@ def _wait_or_kill(process: subprocess.Popen, timeout_s: float = 60.0) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
-
-
-class _NoLive:
-    """Stand-in for rich.Live when stdout is not a terminal (CI logs): frames are printed instead."""
-
-    def __enter__(self) -> "_NoLive":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-    def update(self, _renderable) -> None:
-        """Nothing: the caller prints a frame every few seconds."""

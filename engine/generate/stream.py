@@ -20,22 +20,37 @@ from engine.publish.records import OutputRecord
 
 
 @dataclass
-class StreamReport:
-    """What a generation run produced and what the broker acknowledged."""
+class DeliveryTally:
+    """What the broker acknowledged of a generation run; ``on_delivery`` is the producer's callback."""
 
-    events: int = 0
-    malformed: int = 0
-    seconds: float = 0.0
-    malformed_reasons: dict[str, int] = field(default_factory=dict)
-    acknowledged: int = 0
-    failed: int = 0
-    unacknowledged: int = 0
+    acknowledged: int = 0          # records the broker acknowledged
+    failed: int = 0                # records whose delivery failed for good
+    unacknowledged: int = 0        # still unacknowledged when the final flush gave up
     first_failure: str = ""
 
     @property
     def complete(self) -> bool:
         """True when every record handed to the producer was acknowledged by the broker."""
         return not self.failed and not self.unacknowledged
+
+    def on_delivery(self, error, _message) -> None:
+        """librdkafka delivery report: count it."""
+        if error is None:
+            self.acknowledged += 1
+            return
+        self.failed += 1
+        if not self.first_failure:
+            self.first_failure = str(error)
+
+
+@dataclass
+class StreamReport(DeliveryTally):
+    """What a generation run produced and what the broker acknowledged."""
+
+    events: int = 0
+    malformed: int = 0
+    seconds: float = 0.0
+    malformed_reasons: dict[str, int] = field(default_factory=dict)
 
 
 class EventStreamProducer:
@@ -50,12 +65,11 @@ class EventStreamProducer:
                                   "linger.ms": 5, "compression.type": "lz4", **quiet_client()})
         self.topic = topic
         self.plugin = plugin
-        self._report = StreamReport()
 
     def run(self, events: Iterator[dict[str, Any]], count: int, rate: float = 0.0, malformed: int = 0,
             seed: int = 7, chunk: int = 200) -> StreamReport:
         """Produce ``count`` valid events (plus ``malformed`` bad records at random positions)."""
-        report = self._report = StreamReport()
+        report = StreamReport()
         rng = random.Random(seed)
         bad = set(rng.sample(range(count), min(malformed, count)))
         chunk = chunk if rate <= 0 else max(1, min(chunk, int(rate / 200)))  # paced runs: smooth input
@@ -71,25 +85,16 @@ class EventStreamProducer:
             records.append(OutputRecord(self.topic, key, orjson.dumps(event)))
             report.events += 1
             if len(records) >= chunk:
-                self._send(records)
+                self._send(records, report)
                 if rate > 0:
                     ahead = report.events / rate - (time.monotonic() - started)
                     if ahead > 0:
                         time.sleep(ahead)
-        self._send(records)
+        self._send(records, report)
         report.unacknowledged = self.producer.flush(120)
         report.seconds = time.monotonic() - started
         return report
 
-    def _send(self, records: list[OutputRecord]) -> None:
-        produce_all(self.producer, records, self._on_delivery)
+    def _send(self, records: list[OutputRecord], report: StreamReport) -> None:
+        produce_all(self.producer, records, report.on_delivery)
         records.clear()
-
-    def _on_delivery(self, error, _message) -> None:
-        report = self._report
-        if error is None:
-            report.acknowledged += 1
-            return
-        report.failed += 1
-        if not report.first_failure:
-            report.first_failure = str(error)

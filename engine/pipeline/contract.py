@@ -101,6 +101,7 @@ class PipelinePlugin:
             schema file the plugin ships beside its code.
         model_inputs: Triton input names :meth:`encode` fills, in the model's order.
         model_outputs: Triton output names :meth:`records` reads.
+        input_columns: Column names per 2-D input, for dead-letter messages (optional).
         labels: How labels join the outputs (None: the pipeline has no learning side yet).
         Options: A pydantic model of the YAML ``plugin_options`` section (None: takes none).
     """
@@ -109,6 +110,8 @@ class PipelinePlugin:
     input_schema: ClassVar[str] = ""
     model_inputs: ClassVar[tuple[str, ...]] = ()
     model_outputs: ClassVar[tuple[str, ...]] = ()
+    #: Column names of 2-D inputs, so a non-finite value is reported by name (optional).
+    input_columns: ClassVar[dict[str, tuple[str, ...]]] = {}
     labels: ClassVar[LabelJoin | None] = None
     Options: ClassVar[type[BaseModel] | None] = None
 

@@ -11,6 +11,7 @@ import orjson
 from confluent_kafka import Producer
 
 from engine.generate.malformed import malformed_payload
+from engine.generate.stream import DeliveryTally
 from engine.ingest.kafka_clients import quiet_client
 from engine.publish.producer import produce_all
 from engine.publish.records import OutputRecord
@@ -25,8 +26,9 @@ WARMUP_EVENTS = 3 * BLOCK_SIZE
 
 
 @dataclass
-class GenerateReport:
-    """What a generation run produced."""
+class GenerateReport(DeliveryTally):
+    """What a generation run produced (and, inherited, what the broker acknowledged: events,
+    malformed records and labels)."""
 
     events: int = 0
     malformed: int = 0
@@ -35,15 +37,6 @@ class GenerateReport:
     seconds: float = 0.0           # whole run, including waiting for the last labels
     produce_seconds: float = 0.0   # until the last event was handed to the producer
     malformed_reasons: dict[str, int] = field(default_factory=dict)
-    acknowledged: int = 0          # records the broker acknowledged (events, malformed and labels)
-    failed: int = 0                # records whose delivery failed for good
-    unacknowledged: int = 0        # still unacknowledged when the final flush gave up
-    first_failure: str = ""
-
-    @property
-    def complete(self) -> bool:
-        """True when every record handed to the producer was acknowledged by the broker."""
-        return not self.failed and not self.unacknowledged
 
 
 @dataclass(frozen=True)
@@ -115,7 +108,7 @@ class FraudStreamProducer:
                     heapq.heappush(due_labels, (due, report.events + i, key,
                                                 orjson.dumps(make_label(event, int(label), label_ms))))
             report.fraud += int(labels.sum())
-            produce_all(self.producer, records, self._on_delivery)
+            produce_all(self.producer, records, self._report.on_delivery)
             produced += n
             report.events += n
             report.labels += self._release_labels(due_labels, time.monotonic())
@@ -133,15 +126,6 @@ class FraudStreamProducer:
         report.seconds = time.monotonic() - started
         return report
 
-    def _on_delivery(self, error, _message) -> None:
-        report = self._report
-        if error is None:
-            report.acknowledged += 1
-            return
-        report.failed += 1
-        if not report.first_failure:
-            report.first_failure = str(error)
-
     @staticmethod
     def _chunk(options: GenerateOptions) -> int:
         # Paced runs send small chunks (200 per second, one every ~5 ms) so the input
@@ -155,5 +139,5 @@ class FraudStreamProducer:
         while due and due[0][0] <= now:
             _, _, key, value = heapq.heappop(due)
             records.append(OutputRecord(self.labels_topic, key, value))
-        produce_all(self.producer, records, self._on_delivery)
+        produce_all(self.producer, records, self._report.on_delivery)
         return len(records)

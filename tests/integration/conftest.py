@@ -92,36 +92,35 @@ def make_topic(kafka_bootstrap: str, unique_name: Callable[[str], str]) -> Itera
                 pass
 
 
-@pytest.fixture(scope="session")
-def fraud_model(stack: LocalStack):
-    """The fraud model exported into the stack's repository and READY in Triton."""
+def _ready_model(stack: LocalStack, name: str, build):
+    """``name`` exported into the stack's repository (``build(repository)`` if it has no version) and
+    its newest version READY in Triton; returns that version's directory."""
     from engine.inference.model_control import ModelControl
-    from models.fraud.export import build_fraud_model
 
     repository = stack.settings.model_repository
     control = ModelControl(stack.settings.triton_http_url)
-    versions = ModelControl.versions_on_disk(repository, "fraud")
+    versions = ModelControl.versions_on_disk(repository, name)
     if not versions:
-        versions = [build_fraud_model(repository).version]
-    if str(versions[-1]) not in control.ready_versions("fraud"):
-        control.load("fraud")
-    return repository / "fraud" / str(versions[-1])
+        versions = [build(repository).version]
+    if str(versions[-1]) not in control.ready_versions(name):
+        control.load(name)
+    return repository / name / str(versions[-1])
+
+
+@pytest.fixture(scope="session")
+def fraud_model(stack: LocalStack):
+    """The fraud model exported into the stack's repository and READY in Triton."""
+    from models.fraud.export import build_fraud_model
+
+    return _ready_model(stack, "fraud", build_fraud_model)
 
 
 @pytest.fixture(scope="session")
 def recs_model(stack: LocalStack):
     """The recs ranker exported into the stack's repository and READY in Triton."""
-    from engine.inference.model_control import ModelControl
     from models.recs.export import build_recs_model
 
-    repository = stack.settings.model_repository
-    control = ModelControl(stack.settings.triton_http_url)
-    versions = ModelControl.versions_on_disk(repository, "recs")
-    if not versions:
-        versions = [build_recs_model(repository).version]
-    if str(versions[-1]) not in control.ready_versions("recs"):
-        control.load("recs")
-    return repository / "recs" / str(versions[-1])
+    return _ready_model(stack, "recs", build_recs_model)
 
 
 @pytest.fixture()

@@ -101,3 +101,23 @@ def test_feature_extraction_failure_isolates_the_event() -> None:
 def test_a_batch_of_only_rejects_needs_no_inference() -> None:
     batch = _builder(max_rows=10).build(1, 0, _messages([b"[]", b"{}"]), time.time())
     assert not batch.needs_inference and len(batch.rejects) == 2
+
+
+class _NaNForBoom(FraudPipeline):
+    """A plugin whose tensors come out non-finite for one event (the engine, not the plugin, checks)."""
+
+    def encode(self, events):
+        inputs = super().encode(events)
+        for row, event in enumerate(events):
+            if event["merchant_id"] == "BOOM":
+                inputs.tensors["features"][row, 1] = np.nan
+        return inputs
+
+
+def test_non_finite_inputs_are_dead_lettered_naming_the_feature() -> None:
+    events, _ = FraudGenerator(seed=5).batch(3)
+    events[2]["merchant_id"] = "BOOM"
+    batch = _builder(max_rows=10, plugin=_NaNForBoom()).build(1, 0, _messages([orjson.dumps(e) for e in events]),
+                                                                time.time())
+    assert batch.good_index == [0, 1]
+    assert batch.rejects[0].message == f"non-finite feature(s): {FraudFeatures.FEATURE_NAMES[1]}"
