@@ -37,8 +37,10 @@ from engine.learn.core import LearnCore
 from engine.alerts.gate import AlertGate
 from engine.learn.faust_store import ChangelogWriter, FaustTableStore
 from engine.learn.join import ScoreLabelJoin
+from engine.learn.ranking.core import RankingCore
+from engine.learn.ranking.join import RankedFeedbackJoin
 from engine.learn.kafka_io import ShadowPublisher, TopicReader
-from engine.learn.settings import LearnSettings
+from engine.learn.settings import BaseLearnSettings
 from engine.learn.state import KafkaStateStore, load_or_create_key
 from engine.learn.telemetry import LearnMetrics
 from engine.topics.registry import SchemaRegistry
@@ -52,12 +54,12 @@ class LearnRuntime:
     """Everything one learner process runs; built by :func:`build_learn_app`."""
 
     app: faust.App
-    core: LearnCore
+    core: LearnCore | RankingCore
     checkpointer: Checkpointer
     publisher: AlertPublisher
     metrics: LearnMetrics
     pipeline: PipelineSettings
-    settings: LearnSettings
+    settings: BaseLearnSettings
     changelog: ChangelogWriter
     shadow: ShadowPublisher | None = None
     readers: list[TopicReader] = field(default_factory=list)
@@ -114,7 +116,7 @@ def _partitions(bootstrap: str, topics: list[str]) -> dict[str, int]:
     return {t: len(metadata.topics[t].partitions) for t in topics}
 
 
-def build_learn_app(pipeline: PipelineSettings, settings: LearnSettings,
+def build_learn_app(pipeline: PipelineSettings, settings: BaseLearnSettings,
                     metrics: LearnMetrics | None = None) -> LearnRuntime:
     """Check topics, build the core and the faust app; nothing consumes until the worker starts.
 
@@ -137,9 +139,12 @@ def build_learn_app(pipeline: PipelineSettings, settings: LearnSettings,
 
     metrics = metrics or LearnMetrics(pipeline.name)
     plugin = load_plugin(pipeline.plugin, pipeline.plugin_options)
-    features = getattr(plugin, "features", None)  # the learner watches the plugin's feature extractor
-    if features is None:
-        raise ConfigError(f"learn: pipeline plugin {pipeline.plugin!r} exposes no feature extractor (.features)")
+    learning = plugin.learning
+    if learning is None:
+        raise ConfigError(f"learn: pipeline plugin {pipeline.plugin!r} has no learning side (.learning is None)")
+    if not isinstance(settings, learning.settings_class):
+        raise ConfigError(f"learn: {pipeline.name} needs {learning.settings_class.__name__}, "
+                          f"got {type(settings).__name__}")
     schema_topic = topics.input_schema or plugin.input_schema
     registry = SchemaRegistry(TopicCatalog.load())
     decoder = EventDecoder(registry.validator(schema_topic), fast_path=registry.fast_path(schema_topic),
@@ -164,11 +169,16 @@ def build_learn_app(pipeline: PipelineSettings, settings: LearnSettings,
     table = app.Table("join", partitions=partitions, key_type=bytes, value_type=bytes, default=None,
                       help=f"{topics.output} ⋈ {settings.topics.labels} by event_id")
     changelog = ChangelogWriter(bootstrap, table.changelog_topic_name)
-    join = ScoreLabelJoin(FaustTableStore(table, changelog), int(settings.join.ttl_s * 1000), settings.join.max_pending)
+    store = FaustTableStore(table, changelog)
+    ttl_ms, max_pending = int(settings.join.ttl_s * 1000), settings.join.max_pending
     shadow = ShadowPublisher(bootstrap, settings.topics.shadow) \
         if settings.shadow.enabled and settings.shadow.publish_records else None
-    core = LearnCore(pipeline.name, settings, features.FEATURE_NAMES, features.extract, decoder, join, alerts,
-                     metrics, shadow_sink=shadow)
+    if learning.kind == "ranking":
+        core = RankingCore(pipeline.name, settings, learning, decoder, RankedFeedbackJoin(store, ttl_ms, max_pending),
+                           alerts, metrics, shadow_sink=shadow)
+    else:
+        core = LearnCore(pipeline.name, settings, learning.feature_names, learning.extract, decoder,
+                         ScoreLabelJoin(store, ttl_ms, max_pending), alerts, metrics, shadow_sink=shadow)
     store = KafkaStateStore(bootstrap, settings.state_topic, settings.state.max_blob_bytes,
                             replication_factor=stream.replication_factor)
     key_secret = settings.state_key.get_secret_value().encode() if settings.state_key else None
@@ -205,7 +215,7 @@ def _wire(runtime: LearnRuntime) -> None:
 
     @app.task
     async def scores() -> None:
-        await read(topics.output, "scores", core.on_scores)
+        await read(topics.output, core.OUTPUT_STREAM, core.on_outputs)
 
     @app.task
     async def labels() -> None:
@@ -215,7 +225,7 @@ def _wire(runtime: LearnRuntime) -> None:
     @app.task
     async def transactions() -> None:
         if core.detectors.features is not None or core.shadow is not None:
-            await read(topics.input, "transactions", core.on_transactions, core.wants_transaction)
+            await read(topics.input, core.INPUT_STREAM, core.on_inputs, core.wants_input)
 
     @app.timer(settings.join.sweep_interval_s, name="learn-sweep")
     async def sweep() -> None:

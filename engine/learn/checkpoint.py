@@ -34,12 +34,21 @@ class Checkpointer:
         topics: Topic names whose positions the state covers (part of the positions fingerprint).
     """
 
-    def __init__(self, core: LearnCore, store: KafkaStateStore, key: bytes, metrics: LearnMetrics,
+    def __init__(self, core: LearnCore | Any, store: KafkaStateStore, key: bytes, metrics: LearnMetrics,
                  topics: tuple[str, ...]) -> None:
         self.core = core
         self.store = store
         self._key = key
         self.metrics = metrics
+        parts = getattr(core, "state_parts", None)
+        if parts is not None:  # a learner that names its own components
+            named = parts()
+            self._fingerprints = {name: _fingerprint(*shape) for name, (shape, _, _) in named.items()}
+            self._fingerprints["positions"] = _fingerprint(list(topics), *named["positions"][0])
+            self._getters = {name: get for name, (_, get, _) in named.items()}
+            self._apply = {name: put for name, (_, _, put) in named.items()}
+            self.statuses = {}
+            return
         s = core.settings
         features = list(core.feature_names)
         self._fingerprints = {
@@ -54,15 +63,15 @@ class Checkpointer:
             "alerts": lambda obj: setattr(core.alerts, "gate", obj),
             "positions": lambda obj: setattr(core, "positions", obj),
         }
+        self._getters = {"detectors": lambda: core.detectors, "shadow": lambda: (core.shadow, core.champion),
+                         "alerts": lambda: core.alerts.gate, "positions": lambda: core.positions}
         self.statuses: dict[str, int] = {}
 
     def _apply_shadow(self, obj: Any) -> None:
         self.core.shadow, self.core.champion = obj
 
     def _objects(self) -> dict[str, Any]:
-        core = self.core
-        return {"detectors": core.detectors, "shadow": (core.shadow, core.champion),
-                "alerts": core.alerts.gate, "positions": core.positions}
+        return {name: get() for name, get in self._getters.items()}
 
     def seal(self) -> dict[str, bytes]:
         """Every component sealed now: the snapshot a later :meth:`save` writes."""

@@ -49,17 +49,22 @@ class ChangeConfirmer:
 
     Args:
         labels: Values to wait for after a finding.
-        ratio: Minimum after/before ratio of the means for a confirmation (> 1).
+        ratio: Minimum after/before ratio of the means for a confirmation (> 1); before/after when
+            ``direction`` is ``decrease``.
+        direction: Which way the signal moves when things get worse.
 
     Raises:
         ValueError: If ``labels`` < 1 or ``ratio`` <= 1.
     """
 
-    def __init__(self, labels: int, ratio: float) -> None:
+    def __init__(self, labels: int, ratio: float, direction: str = "increase") -> None:
         if labels < 1 or ratio <= 1.0:
             raise ValueError(f"need labels >= 1 and ratio > 1, got {labels}, {ratio}")
+        if direction not in ("increase", "decrease"):
+            raise ValueError(f"direction must be increase or decrease, got {direction!r}")
         self.labels = labels
         self.ratio = ratio
+        self.direction = direction  # "decrease": a falling signal (CTR) is the bad news, judged before/after
         self._finding: DriftFinding | None = None
         self._n = 0
         self._total = 0.0
@@ -89,7 +94,8 @@ class ChangeConfirmer:
             return None
         mean = self._total / self._n
         before = float(finding.before["mean"])
-        ratio = mean / before if before > 0 else (math.inf if mean > 0 else 1.0)
+        worse, better = (mean, before) if getattr(self, "direction", "increase") == "increase" else (before, mean)
+        ratio = worse / better if better > 0 else (math.inf if worse > 0 else 1.0)
         verdict = Verdict(finding, mean, self._n, ratio, ratio >= self.ratio)
         self._finding = None
         if verdict.confirmed:

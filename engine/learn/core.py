@@ -84,6 +84,22 @@ class LearnCore:
 
     # --- transactions: feature drift and features for the join ------------------------------------------
 
+    #: Stream labels of the input and output topics in metrics (``streaminfer_learn_records_total``).
+    INPUT_STREAM = "transactions"
+    OUTPUT_STREAM = "scores"
+
+    def wants_input(self, key: bytes | None) -> bool:
+        """Whether an input record with this key is sampled for anything (the generic reader's name)."""
+        return self.wants_transaction(key)
+
+    def on_inputs(self, topic: str, records: Sequence[RawRecord]) -> None:
+        """Consumed input events (the generic reader's name for :meth:`on_transactions`)."""
+        self.on_transactions(topic, records)
+
+    def on_outputs(self, topic: str, records: Sequence[RawRecord]) -> None:
+        """Consumed output records (the generic reader's name for :meth:`on_scores`)."""
+        self.on_scores(topic, records)
+
     def wants_transaction(self, key: bytes | None) -> bool:
         """Whether a transaction with this key is sampled for anything (decided before decoding)."""
         return ((self.detectors.features is not None and self.feature_sampler.keep(key))

@@ -198,8 +198,8 @@ class LearnMetricsSettings(_Section):
     lag_interval_s: float = Field(5.0, gt=0)
 
 
-class LearnSettings(BaseSettings):
-    """Everything ``streaminfer learn`` needs beyond the pipeline settings."""
+class BaseLearnSettings(BaseSettings):
+    """The sections every learner has, whatever its task: topics, samples, join, alerts, state, stream, metrics."""
 
     model_config = SettingsConfigDict(env_prefix="STREAMINFER_LEARN__", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)
@@ -210,10 +210,6 @@ class LearnSettings(BaseSettings):
     topics: LearnTopics = Field(default_factory=LearnTopics)
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     join: JoinSettings = Field(default_factory=JoinSettings)
-    feature_drift: FeatureDriftSettings = Field(default_factory=FeatureDriftSettings)
-    prediction_drift: PredictionDriftSettings = Field(default_factory=PredictionDriftSettings)
-    concept_drift: ConceptDriftSettings = Field(default_factory=ConceptDriftSettings)
-    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     stream: StreamSettings = Field(default_factory=StreamSettings)
@@ -241,6 +237,15 @@ class LearnSettings(BaseSettings):
         return init_settings, env_settings, YamlSource(settings_cls)
 
 
+class LearnSettings(BaseLearnSettings):
+    """Settings of the per-event learner (a score per event, a 0/1 label per event, features per event)."""
+
+    feature_drift: FeatureDriftSettings = Field(default_factory=FeatureDriftSettings)
+    prediction_drift: PredictionDriftSettings = Field(default_factory=PredictionDriftSettings)
+    concept_drift: ConceptDriftSettings = Field(default_factory=ConceptDriftSettings)
+    shadow: ShadowSettings = Field(default_factory=ShadowSettings)
+
+
 def learn_config_path(pipeline: str) -> Path | None:
     """``<pipeline>.learn.yaml`` next to a pipeline file, or the shipped one for a pipeline name."""
     candidate = Path(pipeline)
@@ -251,14 +256,19 @@ def learn_config_path(pipeline: str) -> Path | None:
     return shipped if shipped.is_file() else None
 
 
-def load_learn_settings(pipeline: str, path: str | Path | None = None, **overrides: Any) -> LearnSettings:
+def load_learn_settings(pipeline: str, path: str | Path | None = None, settings_cls: type[Any] | None = None,
+                        **overrides: Any) -> Any:
     """Load and validate the learner's settings; every problem is one ``ConfigError`` line.
 
     Args:
         pipeline: Shipped pipeline name or pipeline YAML path (locates ``<name>.learn.yaml``).
         path: Explicit learn YAML file, instead of the one next to the pipeline.
+        settings_cls: The settings class; by default the one the pipeline plugin's learning side names
+            (:class:`LearnSettings` for a per-event learner, ``RankingLearnSettings`` for a ranking one).
         **overrides: Dotted field names (``"sampling.join_rate"``) → values; ``None`` values are ignored.
     """
+    if settings_cls is None:
+        settings_cls = learning_settings_class(pipeline)
     file = Path(path) if path else learn_config_path(pipeline)
     data: dict[str, Any] = {}
     if file is not None:
@@ -268,4 +278,17 @@ def load_learn_settings(pipeline: str, path: str | Path | None = None, **overrid
             raise ConfigError(f"{file}: cannot read learn settings: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{file}: top level must be a mapping")
-    return build_settings(LearnSettings, data, overrides, f"{file or 'learn settings'}: invalid:")
+    return build_settings(settings_cls, data, overrides, f"{file or 'learn settings'}: invalid:")
+
+
+def learning_settings_class(pipeline: str) -> type[BaseLearnSettings]:
+    """The settings class of ``pipeline``'s learning side (:class:`LearnSettings` when it names none)."""
+    from engine.config.pipeline import load_pipeline
+    from engine.pipeline.loader import load_plugin
+
+    try:
+        settings = load_pipeline(pipeline)
+    except ConfigError:
+        return LearnSettings  # a bare learn file checked on its own (tests, tools)
+    learning = getattr(load_plugin(settings.plugin, settings.plugin_options), "learning", None)
+    return getattr(learning, "settings_class", LearnSettings)

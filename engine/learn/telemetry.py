@@ -54,6 +54,9 @@ class LearnMetrics:
         self._restored = Gauge("streaminfer_learn_state_restored",
                                "Per component: 1 restored, 0 started fresh, -1 refused (integrity).",
                                [*p, "component"], **kw)
+        self._catalog = Gauge("streaminfer_learn_catalog", "What the champion recommended over the window: "
+                              "coverage, gini, mean_popularity_rank, new_item_share, item_mix_divergence...",
+                              [*p, "figure"], **kw)
         self._shadow_records = Counter("streaminfer_learn_shadow_records", "Records published to the shadow topic.",
                                        p, **kw).labels(pipeline)
 
@@ -109,6 +112,25 @@ class LearnMetrics:
         for name in ("roc_auc", "log_loss", "accuracy", "n"):
             if metrics.get(name) is not None:
                 self._window_metric.labels(self.pipeline, model, name, window).set(metrics[name])
+
+    def set_model_figures(self, model: str, samples: int, figures: dict) -> None:
+        """Publish a model's sample count and every numeric figure of a snapshot (ranking learners)."""
+        self._samples.labels(self.pipeline, model).set(samples)
+        for name, value in figures.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._metric.labels(self.pipeline, model, name).set(value)
+
+    def set_model_window_figures(self, model: str, window: str, figures: dict) -> None:
+        """Publish every numeric figure of a model over one time window (ranking learners)."""
+        for name, value in figures.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._window_metric.labels(self.pipeline, model, name, window).set(value)
+
+    def set_catalog(self, figures: dict) -> None:
+        """Catalog coverage, popularity concentration and new-item share of what was recommended."""
+        for name, value in figures.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self._catalog.labels(self.pipeline, name).set(value)
 
     def set_detector_updates(self, group: str, n: int) -> None:
         """Values fed to a detector group (feature, prediction, concept) since first start."""

@@ -10,7 +10,8 @@ pipeline (fraud, recs, or one a user writes) is a YAML file in ``compose/pipelin
 * how a batch of decoded events becomes Triton's named input tensors (:meth:`PipelinePlugin.encode`,
   variable-length lists as flat values plus per-event offsets, the Merlin / HugeCTR convention),
 * how Triton's named outputs become one output record value per event (:meth:`PipelinePlugin.records`),
-* how labels or feedback join the outputs (:attr:`PipelinePlugin.labels`),
+* how labels or feedback join the outputs (:attr:`PipelinePlugin.labels`) and what the learner makes of
+  them (:attr:`PipelinePlugin.learning`),
 * its generator and its model builder (``generate``, ``models build``).
 
 Nothing here may name a use case: the engine imports plugins only through :func:`load_plugin`.
@@ -152,6 +153,14 @@ class PipelinePlugin:
         """Most Triton rows one event can become (fraud 1, recs its max_candidates); None: unbounded.
 
         With it the engine checks at start that a full micro-batch fits the model's max_batch_size."""
+        return None
+
+    # -- the learning side (streaminfer learn) ------------------------------------------------
+    @property
+    def learning(self) -> Any:
+        """What the learner needs beyond :attr:`labels`: an ``engine.learn`` spec (``EventLearning`` for a
+        score and a 0/1 label per event, ``RankingLearning`` for ranked lists and per-item feedback);
+        None: the pipeline has no learner."""
         return None
 
     # -- tooling ---------------------------------------------------------------------------

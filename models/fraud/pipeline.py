@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.learn.spec import EventLearning
 from engine.pipeline.contract import LabelJoin, ModelInputs, OutputStamp, PipelinePlugin, Source
 from models.fraud.features import FEATURE_NAMES, FraudFeatures
 from models.fraud.scores import ScoreEncoder
@@ -26,6 +27,11 @@ class FraudPipeline(PipelinePlugin):
     def __init__(self, options=None) -> None:
         super().__init__(options)
         self.features = FraudFeatures()
+
+    @property
+    def learning(self) -> EventLearning:
+        """The learner watches and learns from the model's own features."""
+        return EventLearning(FEATURE_NAMES, self.features.extract)
 
     def entity_key(self, event: dict[str, Any]) -> str:
         """Transactions are keyed (and partitioned) by card."""

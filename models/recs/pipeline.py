@@ -11,9 +11,11 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.codec.reasons import DlqReason
+from engine.learn.ranking.spec import RankingLearning
 from engine.pipeline.contract import EventRejected, LabelJoin, ModelInputs, OutputStamp, PipelinePlugin, Source
 from models.recs.constants import DEFAULT_K, MAX_CANDIDATES
 from models.recs.features import request_tensors
+from models.recs.learning import recs_learning
 from models.recs.topk import top_k_per_request
 
 RANKED_SCHEMA_VERSION = 1
@@ -51,6 +53,11 @@ class RecsPipeline(PipelinePlugin):
 
     def __init__(self, options: RecsOptions | None = None) -> None:
         super().__init__(options or RecsOptions())
+
+    @property
+    def learning(self) -> RankingLearning:
+        """Ranked lists ⋈ per-item feedback; context features for drift and the challengers."""
+        return recs_learning()
 
     def entity_key(self, event: dict[str, Any]) -> str:
         """Requests are keyed (and partitioned) by user."""
@@ -121,3 +128,11 @@ class RecsPipeline(PipelinePlugin):
             if "ndcg_at_10" in values:
                 lines.append(f"offline {label}: NDCG@10 {values['ndcg_at_10']:.4f}, HR@10 {values['hr_at_10']:.4f}")
         return lines
+
+    def drift_eval_traces(self, quick: bool, seeds: int | None, workers: int, cache: Any = None,
+                          say: Any = print) -> Any:
+        """``streaminfer drift-eval --pipeline recs``: drifting recs streams through the trained champion and
+        the click model, as CTR and log-loss traces on an impression clock (models.recs.drift_eval)."""
+        from models.recs.drift_eval import drift_eval_traces
+
+        return drift_eval_traces(quick=quick, seeds=seeds, workers=workers, cache=cache, say=say)

@@ -26,14 +26,23 @@ import river.checks as river_checks_module
 from engine.drift_eval.signals import signal_model
 from engine.learn.detectors import build_detector, is_binary
 from engine.learn.learners import build_learner
+from engine.learn.ranking.learners import build_ranker
+from engine.learn.ranking.settings import RankingLearnSettings
 from engine.learn.settings import DetectorSpec, LearnSettings, load_learn_settings
 from engine.paths import PIPELINES_DIR
 
 
+def _shipped() -> list:
+    return [load_learn_settings(path.name.removesuffix(".learn.yaml"))
+            for path in sorted(PIPELINES_DIR.glob("*.learn.yaml"))]
+
+
 def _configured() -> list[LearnSettings]:
-    shipped = [load_learn_settings(path.name.removesuffix(".learn.yaml"))
-               for path in sorted(PIPELINES_DIR.glob("*.learn.yaml"))]
-    return [LearnSettings(), *shipped]
+    return [LearnSettings(), *(s for s in _shipped() if isinstance(s, LearnSettings))]
+
+
+def _ranking_configured() -> list[RankingLearnSettings]:
+    return [RankingLearnSettings(), *(s for s in _shipped() if isinstance(s, RankingLearnSettings))]
 
 
 def _detector_specs() -> list[DetectorSpec]:
@@ -41,6 +50,10 @@ def _detector_specs() -> list[DetectorSpec]:
     for settings in _configured():
         for spec in (settings.feature_drift.detector, settings.prediction_drift.detector,
                      settings.concept_drift.error_detector, settings.concept_drift.loss_detector):
+            specs[spec.model_dump_json()] = spec
+    for settings in _ranking_configured():
+        for spec in (settings.feature_drift.detector, settings.prediction_drift.detector,
+                     settings.concept_drift.ctr_detector, settings.concept_drift.loss_detector):
             specs[spec.model_dump_json()] = spec
     specs["eval-adwin"] = DetectorSpec(kind="ADWIN", params={"delta": 1e-4}, direction="increase")
     return list(specs.values())
@@ -59,8 +72,17 @@ def _learner_specs():
     return list(specs.values())
 
 
+def _ranker_specs():
+    specs = {}
+    for settings in _ranking_configured():
+        for spec in settings.shadow.models:
+            specs.setdefault(_same_configuration(build_ranker(spec.name, spec.kind, spec.params).estimator), spec)
+    return list(specs.values())
+
+
 DETECTORS = _detector_specs()
 LEARNERS = _learner_specs()
+RANKERS = _ranker_specs()
 
 
 def _classifier_datasets(model, scale: int = 1):
@@ -79,16 +101,19 @@ def bundled_datasets(monkeypatch):
     monkeypatch.setattr(river_checks_module, "_yield_datasets", _classifier_datasets)
 
 
-def _check_all(model) -> None:
+def _check_all(model, except_checks: frozenset[str] = frozenset()) -> None:
     is_estimator = isinstance(model, base.Estimator)
     for check in checks.yield_checks(model):
         if check.__name__ == "check_tags" and not is_estimator:
             continue  # tags exist on Estimator only; detectors are Base
+        if check.__name__ in except_checks:
+            continue
         check(model.clone())
 
 
 def test_there_is_something_to_check():
-    assert len(DETECTORS) >= 3 and len(LEARNERS) >= 2
+    assert len(DETECTORS) >= 3 and len(LEARNERS) >= 2 and len(RANKERS) >= 2
+    assert any(isinstance(s, RankingLearnSettings) for s in _shipped())  # recs.learn.yaml is covered
 
 
 @pytest.mark.parametrize("spec", DETECTORS, ids=lambda s: f"{s.kind}{s.params}")
@@ -139,3 +164,36 @@ def test_learner_learns_dicts_and_a_pickled_copy_predicts_the_same(spec):
     untrained = model.clone()
     assert untrained is not model and untrained._get_params() == model._get_params()
     assert untrained.predict_proba_one(x) in ({}, {False: 0.5, True: 0.5})  # nothing learned yet
+
+
+@pytest.mark.parametrize("spec", RANKERS, ids=lambda s: s.name)
+def test_ranker_estimator_passes_rivers_checks(spec, bundled_datasets):
+    # FMClassifier gets the classifier battery; BiasedMF River's recommender routine (check_reco_routine).
+    # The one exception: River's own FMClassifier draws each feature's latent vector when the feature is
+    # first seen, so the same features in another dict order start elsewhere and predict differently
+    # (check_shuffle_features_no_impact fails on river.facto.FMClassifier itself). The wrapper always
+    # builds its dicts in one order (user, item, context, position): test_fm_features_have_one_order.
+    exceptions = frozenset({"check_shuffle_features_no_impact"}) if spec.kind == "fm" else frozenset()
+    _check_all(build_ranker(spec.name, spec.kind, spec.params).estimator, exceptions)
+
+
+def test_fm_features_have_one_order():
+    from engine.learn.ranking.learners import FMRanker
+
+    x = FMRanker._x("u1", "i2", {"device": "ios", "surface": "home"})
+    assert list(x) == ["user=u1", "item=i2", "device=ios", "surface=home"]
+
+
+@pytest.mark.parametrize("spec", RANKERS, ids=lambda s: s.name)
+def test_ranker_learns_clicks_and_a_pickled_copy_scores_the_same(spec):
+    ranker = build_ranker(spec.name, spec.kind, spec.params)
+    theta = np.linspace(1.0, 0.2, 10)
+    items = [f"i{j}" for j in range(10)]
+    for round_ in range(300):  # user u1 always clicks i3 wherever it is shown; nothing else
+        order = items[round_ % 10:] + items[:round_ % 10]
+        ranker.learn("u1", order, {"device": "ios"}, list(range(1, 11)), [i == "i3" for i in order], theta)
+    scores = ranker.scores("u1", items, {"device": "ios"})
+    assert int(np.argmax(scores)) == 3
+    assert np.array_equal(pickle.loads(pickle.dumps(ranker)).scores("u1", items, {"device": "ios"}), scores)
+    probas = ranker.click_probabilities("u1", items, {"device": "ios"}, list(range(1, 11)), theta)
+    assert ((probas >= 0) & (probas <= 1)).all()

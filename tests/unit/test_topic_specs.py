@@ -55,6 +55,7 @@ def test_catalog_declares_the_pipeline_topics(catalog):
         "recs.ranked": 6,
         "recs.feedback": 6,
         "recs.dlq": 3,
+        "recs.shadow": 1,
     }
     assert {spec.name: spec.partitions for spec in catalog} == expected
 

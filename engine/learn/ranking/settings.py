@@ -1,0 +1,135 @@
+"""Typed settings of a ranking learner: ``compose/pipelines/<pipeline>.learn.yaml`` plus environment.
+
+The shared sections (topics, sampling, join, alerts, state, stream, metrics) are the per-event learner's
+(:class:`engine.learn.settings.BaseLearnSettings`); what differs is what one example is (a ranked list and
+its feedback), its metrics, its detectors and its challengers.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from engine.learn.settings import (
+    AlertSettings,
+    BaseLearnSettings,
+    DetectorSpec,
+    JoinSettings,
+    LearnTopics,
+    SamplingSettings,
+    ScalarParam,
+    _Section,
+)
+
+
+class RankingMetricSettings(_Section):
+    """How a ranked list and its feedback are scored."""
+
+    k: int = Field(10, ge=1, le=500, description="Cut-off of CTR@k, NDCG@k, HR@k and the challengers' top-k.")
+    window: int = Field(5000, ge=100, description="Requests in the rolling count windows.")
+    time_windows_s: tuple[float, ...] = Field((300.0, 3600.0), max_length=4,
+                                              description="Also over the requests whose feedback came in the last S s.")
+    new_item_age_s: float = Field(3600.0, gt=0, description="An item first seen less than this long ago is 'new'.")
+    max_items_tracked: int = Field(200_000, ge=1000, description="Items whose first sighting and popularity are "
+                                                                 "remembered (least recently seen forgotten first).")
+
+    @field_validator("time_windows_s")
+    @classmethod
+    def _sane_time_windows(cls, spans: tuple[float, ...]) -> tuple[float, ...]:
+        if any(not 1.0 <= span <= 7 * 86_400 for span in spans):
+            raise ValueError("each time window must be between 1 s and 7 days")
+        if len(set(spans)) != len(spans):
+            raise ValueError("time windows must differ")
+        return spans
+
+
+class RankingFeatureDriftSettings(_Section):
+    """Detectors over per-request context and item-mix features (sampled requests)."""
+
+    enabled: bool = True
+    detector: DetectorSpec = Field(default_factory=lambda: DetectorSpec(kind="ADWIN", params={"delta": 1e-5}))
+    ignore: tuple[str, ...] = Field((), description="Features not watched (seasonal ones).")
+
+
+class RankingPredictionDriftSettings(_Section):
+    """A detector over the champion's top score per request (every ranked list)."""
+
+    enabled: bool = True
+    detector: DetectorSpec = Field(default_factory=lambda: DetectorSpec(kind="ADWIN", params={"delta": 1e-7}))
+
+
+class RankingConceptDriftSettings(_Section):
+    """Detectors over the champion's click stream once feedback arrives (one value per request)."""
+
+    enabled: bool = True
+    # CTR@k per request falls when tastes move away from what the champion learned.
+    ctr_detector: DetectorSpec = Field(
+        default_factory=lambda: DetectorSpec(kind="ADWIN", params={"delta": 1e-4}, direction="decrease"))
+    # Mean log loss of the champion's click probability over the request's impressions.
+    loss_detector: DetectorSpec = Field(
+        default_factory=lambda: DetectorSpec(kind="ADWIN", params={"delta": 1e-4}, direction="increase"))
+    confirm_requests: int = Field(1000, ge=0, description="Requests after a change before it is judged; 0 = every "
+                                                          "finding pages at once.")
+    confirm_ratio: float = Field(1.15, gt=1.0, description="How much worse the signal must stay (after/before for "
+                                                           "a rise, before/after for a fall) to page.")
+
+
+class RankerSpec(_Section):
+    """One shadow ranker: a River model built by ``engine.learn.ranking.learners.RANKERS[kind]``."""
+
+    name: str = Field(..., pattern=r"^[a-z][a-z0-9_.-]{0,63}$", description="Challenger name in metrics and alerts.")
+    kind: str = Field(..., description="fm (river.facto.FMClassifier) or biased_mf (river.reco.BiasedMF).")
+    params: dict[str, ScalarParam] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from engine.learn.ranking.learners import RANKERS
+
+        if kind not in RANKERS:
+            raise ValueError(f"unknown ranker {kind!r}; known: {', '.join(sorted(RANKERS))}")
+        return kind
+
+
+class RankingShadowSettings(_Section):
+    """Challengers that learn from feedback and re-rank the same candidate lists in shadow."""
+
+    enabled: bool = True
+    models: tuple[RankerSpec, ...] = Field(default_factory=lambda: (
+        RankerSpec(name="river_fm", kind="fm", params={"n_factors": 8, "seed": 7}),
+        RankerSpec(name="river_mf", kind="biased_mf", params={"n_factors": 8, "seed": 7}),
+    ))
+    max_candidates: int = Field(200, ge=1, le=10_000, description="Candidates a challenger scores per request "
+                                                                 "(the first ones of the request).")
+    compare_every: int = Field(500, ge=1, description="Joined requests between two comparisons.")
+    min_requests: int = Field(2000, ge=10, description="No verdict before this many requests in the window...")
+    min_clicks: int = Field(200, ge=1, description="...nor before this many clicks.")
+    metric: Literal["ips_ctr", "ips_ndcg"] = Field("ips_ctr", description="Position-debiased estimate compared.")
+    margin: float = Field(0.05, ge=0.0, description="Relative margin: challenger ≥ (1 + margin) × champion wins.")
+    position_window: int = Field(200_000, ge=1000, description="Impressions the position-bias curve is "
+                                                               "estimated from.")
+    max_position: int = Field(50, ge=2, le=500, description="Positions beyond this share one propensity.")
+    publish_records: bool = Field(True, description="Publish each comparison to the shadow topic.")
+
+
+def _ranking_topics() -> LearnTopics:
+    return LearnTopics(labels="recs.feedback", shadow="recs.shadow")
+
+
+class RankingLearnSettings(BaseLearnSettings):
+    """Everything a ranking learner needs beyond the pipeline settings."""
+
+    app_id: str = Field("streaminfer-learn-recs", pattern=r"^[A-Za-z0-9._-]{1,200}$",
+                        description="faust app id = consumer group = prefix of its internal topics.")
+    topics: LearnTopics = Field(default_factory=_ranking_topics)
+    sampling: SamplingSettings = Field(default_factory=lambda: SamplingSettings(feature_rate=0.05, join_rate=0.05))
+    join: JoinSettings = Field(default_factory=lambda: JoinSettings(ttl_s=120.0))
+    alerts: AlertSettings = Field(default_factory=lambda: AlertSettings(severity={
+        "feature_drift": "warning", "prediction_drift": "info", "concept_drift": "critical",
+        "challenger_wins": "info", "state_integrity": "critical"}))
+    ranking: RankingMetricSettings = Field(default_factory=RankingMetricSettings)
+    feature_drift: RankingFeatureDriftSettings = Field(default_factory=RankingFeatureDriftSettings)
+    prediction_drift: RankingPredictionDriftSettings = Field(default_factory=RankingPredictionDriftSettings)
+    concept_drift: RankingConceptDriftSettings = Field(default_factory=RankingConceptDriftSettings)
+    shadow: RankingShadowSettings = Field(default_factory=RankingShadowSettings)
