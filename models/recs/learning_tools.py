@@ -133,3 +133,69 @@ def recs_memory_core(now_ms: int | Callable[[], int] = NOW, **sections: Any):
                        RankedFeedbackJoin(DictJoinStore(), int(settings.join.ttl_s * 1000), settings.join.max_pending),
                        manager, LearnMetrics("recs", CollectorRegistry()), shadow_sink=sink.extend, clock_ms=clock)
     return core, manager, sink
+
+
+class RecsLearnTopics:
+    """Private topics of one recs learner run: ``<prefix>.requests`` … ``.shadow`` (alerts: one partition)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.requests, self.ranked, self.feedback = f"{prefix}.requests", f"{prefix}.ranked", f"{prefix}.feedback"
+        self.alerts, self.shadow = f"{prefix}.alerts", f"{prefix}.shadow"
+
+    def all(self) -> list[str]:
+        """Every name."""
+        return [self.requests, self.ranked, self.feedback, self.alerts, self.shadow]
+
+    def create(self, bootstrap: str, partitions: int = 6) -> None:
+        """Create them."""
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        new = [NewTopic(t, 1 if t in (self.alerts, self.shadow) else partitions, 1) for t in self.all()]
+        for future in admin.create_topics(new, operation_timeout=30).values():
+            future.result(30)
+
+
+def write_recs_pipeline(directory: Any, name: str, bootstrap: str, topics: RecsLearnTopics,
+                        learn: dict[str, Any]) -> Any:
+    """A recs pipeline YAML on ``topics`` and its ``.learn.yaml`` sibling."""
+    from pathlib import Path
+
+    import yaml
+
+    path = Path(directory) / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "recs", "plugin": "models.recs.pipeline:RecsPipeline", "kafka": {"bootstrap_servers": bootstrap},
+        "topics": {"input": topics.requests, "input_schema": "recs.requests", "output": topics.ranked,
+                   "dead_letter": f"{topics.requests}.dlq", "alerts": topics.alerts},
+        "triton": {"model_name": "recs"}}))
+    document = {"topics": {"labels": topics.feedback, "shadow": topics.shadow}, **learn}
+    (Path(directory) / f"{name}.learn.yaml").write_text(yaml.safe_dump(document))
+    return path
+
+
+class RecsFeeder:
+    """Produces :class:`RecsTraffic` batches to a learner's topics (requests, then rankings, then feedback)."""
+
+    def __init__(self, bootstrap: str, topics: RecsLearnTopics) -> None:
+        from confluent_kafka import Producer
+
+        self.topics = topics
+        self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
+
+    def produce(self, topic: str, values: Iterable[tuple[str, bytes]]) -> None:
+        """Produce ``(user, value)`` pairs keyed by user."""
+        for user, value in values:
+            while True:
+                try:
+                    self._producer.produce(topic, value, user.encode())
+                    break
+                except BufferError:
+                    self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for delivery; raises if anything is left undelivered."""
+        left = self._producer.flush(timeout)
+        if left:
+            raise RuntimeError(f"{left} records undelivered")
