@@ -81,7 +81,51 @@ def recs(
     rate: float = typer.Option(0.0, "--rate", min=0.0, help="Requests per second (0 = as fast as possible)."),
     malformed: int = typer.Option(0, "--malformed", min=0, help="Malformed records to interleave."),
     drift: float = typer.Option(0.0, "--drift", min=0.0, max=1.0, help="Taste shift, new cohort, popularity shock."),
+    drift_to: float = typer.Option(None, "--drift-to", min=0.0, max=1.0,
+                                   help="Drift after --drift-at of the run (needs --feedback)."),
+    drift_at: float = typer.Option(0.5, "--drift-at", min=0.0, max=1.0),
+    feedback: bool = typer.Option(False, "--feedback/--no-feedback",
+                                  help="Also play the users: read recs.ranked, produce clicks to recs.feedback."),
+    click_window_s: float = typer.Option(30.0, "--click-window-s", min=0.001,
+                                         help="Wall-clock click window; the simulated delays are scaled into it."),
+    wait_s: float = typer.Option(30.0, "--wait-s", min=0.0,
+                                 help="Stop waiting for rankings once none came for this long."),
+    deadline_s: float = typer.Option(None, "--deadline-s", min=0.0, help="Hard cap on a --feedback run."),
     topic: str = typer.Option(None, "--topic", help="Default: recs.requests."),
+    ranked_topic: str = typer.Option(None, "--ranked-topic", help="Default: the pipeline's output, recs.ranked."),
+    feedback_topic: str = typer.Option(None, "--feedback-topic", help="Default: recs.feedback."),
 ) -> None:
-    """Produce COUNT ranking requests keyed by user id (shorthand for ``generate events --pipeline recs``)."""
-    events(pipeline="recs", count=count, seed=seed, rate=rate, malformed=malformed, drift=drift, topic=topic)
+    """Produce COUNT ranking requests keyed by user id (shorthand for ``generate events --pipeline recs``);
+    with --feedback, also the users' impressions and clicks on what ``serve`` ranked for them."""
+    from engine.errors import ConfigError
+
+    if not feedback:
+        if drift_to is not None:
+            raise ConfigError("--drift-to needs --feedback (plain generation keeps one drift level)")
+        events(pipeline="recs", count=count, seed=seed, rate=rate, malformed=malformed, drift=drift, topic=topic)
+        return
+    if malformed:
+        raise ConfigError("--malformed is not supported with --feedback (a dead letter gets no ranking)")
+    from engine.config.pipeline import load_pipeline
+    from models.recs.feedback_sim import FeedbackOptions, FeedbackSimulator
+    from models.recs.pipeline import RecsPipeline
+
+    settings = load_pipeline("recs")
+    options = FeedbackOptions(count=count, seed=seed, rate=rate, drift=drift, drift_to=drift_to, drift_at=drift_at,
+                              click_window_s=click_window_s, wait_s=wait_s, deadline_s=deadline_s,
+                              requests_topic=topic or settings.topics.input,
+                              ranked_topic=ranked_topic or settings.topics.output,
+                              feedback_topic=feedback_topic or RecsPipeline.labels.topic)
+    report = FeedbackSimulator(settings.kafka.bootstrap_servers, options).run()
+    typer.echo(f"produced {report.summary()} → {options.feedback_topic}")
+    if report.unanswered:
+        typer.echo(f"warning: {report.unanswered} requests got no ranking within --wait-s {wait_s:g} "
+                   f"(is `streaminfer serve --pipeline recs` running?)", err=True)
+    if not report.complete:
+        # Never a silent loss: a record the broker did not acknowledge fails the run.
+        typer.echo(f"error: {report.failed} records failed delivery, {report.unacknowledged} still unacknowledged "
+                   f"after the final flush (first failure: {report.first_failure or 'none'})", err=True)
+        raise typer.Exit(1)
+    if report.abandoned:
+        typer.echo(f"error: the deadline stopped the run with {report.abandoned} feedback records owed", err=True)
+        raise typer.Exit(1)
