@@ -44,8 +44,9 @@ OUTPUT = triton_repo.TensorSpec("score", (1,))
 #: pipeline's 256 requests x 500 candidates (compose/pipelines/recs.yaml) must fit in one call.
 MAX_BATCH_ROWS = 131_072
 _PACKAGE_DIR = Path(__file__).resolve().parent
-#: Modules only the serving plugin uses: editing them must not retrain the model.
-_SERVING_ONLY = frozenset({"pipeline.py", "topk.py"})
+#: Modules training never imports (serving plugin, feedback simulator, drift evaluation): editing them
+#: must not retrain the model. Subpackages (``learning/``: the learner side and its studies) are not hashed.
+_SERVING_ONLY = frozenset({"pipeline.py", "topk.py", "drift_eval.py", "feedback_sim.py"})
 
 
 def training_fingerprint(seed: int, settings: TrainSettings) -> str:

@@ -13,7 +13,7 @@ from confluent_kafka import Producer
 from engine.learn.process import LearnerProcess
 from engine.learn.state import KafkaStateStore
 from models.fraud.learning.devtools import delete_topics
-from models.recs.learning_tools import RecsFeeder, RecsLearnTopics, RecsTraffic, write_recs_pipeline
+from models.recs.learning.tools import RecsFeeder, RecsLearnTopics, RecsTraffic, write_recs_pipeline
 from tests.integration.test_learn_stream import STATE_KEY, learn_config, read_all
 
 
@@ -49,7 +49,7 @@ def _joined(learner):
 
 
 def test_feedback_before_and_after_rankings_join_and_challengers_compare(kafka_bootstrap, topics, app_id, tmp_path):
-    learn = learn_config(app_id, shadow={"compare_every": 100, "max_candidates": 60})
+    learn = learn_config(app_id, shadow={"compare_every": 100, "max_candidates": 60, "sample_rate": 1.0})
     pipeline = write_recs_pipeline(tmp_path, "r", kafka_bootstrap, topics, learn)
     feeder, learners = RecsFeeder(kafka_bootstrap, topics), []
     _, requests, ranked, feedback = RecsTraffic(seed=21).batch(300)
@@ -112,7 +112,7 @@ def test_a_taste_shift_pages_once_per_detector(kafka_bootstrap, topics, app_id, 
 
 
 def test_kill_9_restores_the_recs_learner_and_a_tampered_blob_is_refused(kafka_bootstrap, topics, app_id, tmp_path):
-    learn = learn_config(app_id, shadow={"compare_every": 100, "max_candidates": 40})
+    learn = learn_config(app_id, shadow={"compare_every": 100, "max_candidates": 40, "sample_rate": 1.0})
     pipeline = write_recs_pipeline(tmp_path, "r", kafka_bootstrap, topics, learn)
     feeder, learners = RecsFeeder(kafka_bootstrap, topics), []
     traffic = RecsTraffic(seed=22)

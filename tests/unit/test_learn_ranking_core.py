@@ -6,9 +6,10 @@ import orjson
 import pytest
 
 from engine.learn.checkpoint import FRESH, REFUSED, RESTORED, Checkpointer
-from models.recs.learning_tools import NOW, RecsFeed, RecsTraffic, recs_memory_core
+from models.recs.learning.tools import NOW, RecsFeed, RecsTraffic, recs_memory_core
 
 ALL = {"sampling": {"feature_rate": 1.0, "join_rate": 1.0}, "alerts": {"cooldown_s": 3600}}
+EVERY_LIST = {"sample_rate": 1.0}  # challengers on every joined list
 NO_SHADOW = {**ALL, "shadow": {"enabled": False}}
 
 
@@ -22,7 +23,7 @@ def _feed(core, feed, requests=(), ranked=(), feedback=()):
 
 
 def test_feedback_before_and_after_rankings_both_join_and_feed_the_challengers():
-    core, _, sink = recs_memory_core(**{**ALL, "shadow": {"compare_every": 100}})
+    core, _, sink = recs_memory_core(**{**ALL, "shadow": {**EVERY_LIST, "compare_every": 100}})
     _, requests, ranked, feedback = RecsTraffic(seed=3).batch(300)
     early = {orjson.loads(v)["request_id"] for _, v in ranked[:150]}
     first = [(u, v) for u, v in feedback if orjson.loads(v)["request_id"] in early]
@@ -129,13 +130,13 @@ class _MemoryStore:
 
 
 def test_state_restores_warm_and_a_tampered_blob_is_refused():
-    core, _, _ = recs_memory_core(**{**ALL, "shadow": {"compare_every": 50}})
+    core, _, _ = recs_memory_core(**{**ALL, "shadow": {**EVERY_LIST, "compare_every": 50}})
     _, requests, ranked, feedback = RecsTraffic(seed=8).batch(120)
     _feed(core, RecsFeed(), requests=requests, ranked=ranked, feedback=feedback)
     store = _MemoryStore()
     Checkpointer(core, store, b"k" * 20, core.metrics, ("recs.requests", "recs.ranked", "recs.feedback")).save()
 
-    restored, _, _ = recs_memory_core(**{**ALL, "shadow": {"compare_every": 50}})
+    restored, _, _ = recs_memory_core(**{**ALL, "shadow": {**EVERY_LIST, "compare_every": 50}})
     statuses = Checkpointer(restored, store, b"k" * 20, restored.metrics,
                             ("recs.requests", "recs.ranked", "recs.feedback")).restore(lambda *_: None)
     assert set(statuses.values()) == {RESTORED}
@@ -147,7 +148,7 @@ def test_state_restores_warm_and_a_tampered_blob_is_refused():
     blob[-5] ^= 0xFF
     store.blobs["shadow"] = bytes(blob)
     refused = []
-    fresh, _, _ = recs_memory_core(**{**ALL, "shadow": {"compare_every": 50}})
+    fresh, _, _ = recs_memory_core(**{**ALL, "shadow": {**EVERY_LIST, "compare_every": 50}})
     statuses = Checkpointer(fresh, store, b"k" * 20, fresh.metrics,
                             ("recs.requests", "recs.ranked", "recs.feedback")).restore(
         lambda component, reason: refused.append(component))
@@ -177,3 +178,13 @@ def test_confirmer_judges_the_bad_direction(direction):
     for _ in range(10):
         verdict = confirmer.update(0.05) or verdict
     assert verdict.confirmed is (direction == "decrease")
+
+
+def test_challengers_see_only_their_sub_sample_of_the_joined_users():
+    core, _, _ = recs_memory_core(**{**ALL, "shadow": {"sample_rate": 0.3}})
+    _, requests, ranked, feedback = RecsTraffic(seed=9).batch(300)
+    _feed(core, RecsFeed(), requests=requests, ranked=ranked, feedback=feedback)
+    assert core.champion.judged == 300  # the champion is judged on the whole join sample
+    seen = core.shadow.snapshot()["requests"]
+    expected = sum(core.shadow_sampler.keep(user.encode()) for user, _ in ranked)
+    assert seen == expected and 40 < seen < 160

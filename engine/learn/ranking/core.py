@@ -128,6 +128,8 @@ class RankingCore:
         self.feature_names = (*learning.context_names, *ITEM_MIX_NAMES)
         self.feature_sampler = KeySampler(settings.sampling.feature_rate, settings.sampling.salt + "/features")
         self.join_sampler = KeySampler(settings.sampling.join_rate, settings.sampling.salt + "/join")
+        # Challengers see a sub-sample of the joined users: the champion's figures stay on the whole join.
+        self.shadow_sampler = KeySampler(settings.shadow.sample_rate, settings.sampling.salt + "/shadow")
         self.detectors = RankingDetectors.build(settings, self.feature_names)
         r = settings.ranking
         self.champion = ChampionStanding(
@@ -147,7 +149,11 @@ class RankingCore:
     def wants_input(self, key: bytes | None) -> bool:
         """Whether a request with this key is sampled for anything (decided before decoding)."""
         return ((self.detectors.features is not None and self.feature_sampler.keep(key))
-                or (self.shadow is not None and self.join_sampler.keep(key)))
+                or self._for_challengers(key))
+
+    def _for_challengers(self, key: bytes | None) -> bool:
+        """Whether this user's lists go to the challengers (in the join sample and the shadow sub-sample)."""
+        return self.shadow is not None and self.join_sampler.keep(key) and self.shadow_sampler.keep(key)
 
     def on_inputs(self, topic: str, records: Sequence[RawRecord]) -> None:
         """Sampled requests feed feature drift (context, item mix) and park candidates in the join."""
@@ -172,7 +178,7 @@ class RankingCore:
                 refs.append(request[spec.request_id])
                 times.append(event_time)
             catalog.observe_candidates(candidates, event_time)
-            if self.shadow is not None and self.join_sampler.keep(r.key):
+            if self._for_challengers(r.key):
                 half = {"candidates": candidates[: self.settings.shadow.max_candidates],
                         "categorical": spec.categorical_context(request), "user": str(request[spec.user_id])}
                 joined = self.join.add_request(r.partition, r.key or b"", str(request[spec.request_id]), half, now)
@@ -214,7 +220,7 @@ class RankingCore:
             if self.join_sampler.keep(r.key):
                 sampled += 1
                 done = self.join.add_ranked(r.partition, r.key or b"", request_id, half, now,
-                                            expect_request=self.shadow is not None)
+                                            expect_request=self._for_challengers(r.key))
                 if done is not None:
                     joined.append(done)
         self.positions.advance(topic, records)
@@ -230,7 +236,6 @@ class RankingCore:
         joined: list[JoinedList] = []
         malformed = 0
         now, spec = self._clock_ms(), self.learning
-        expect = self.shadow is not None
         for r in records:
             if not self.positions.fresh(topic, r.partition, r.offset) or not self.join_sampler.keep(r.key):
                 continue
@@ -245,7 +250,7 @@ class RankingCore:
                 malformed += 1
                 continue
             done = self.join.add_feedback(r.partition, r.key or b"", request_id, item, position, clicked,
-                                          feedback_time, now, expect_request=expect)
+                                          feedback_time, now, expect_request=self._for_challengers(r.key))
             if done is not None:
                 joined.append(done)
         self.positions.advance(topic, records)
