@@ -78,6 +78,7 @@ class ShadowStanding:
     def __init__(self, window: int, impressions_window: int) -> None:
         self.ips_ctr = RollingMean(window)
         self.ips_dcg = RollingMean(window)
+        self.coverage = RollingMean(window)  # examination mass of the top-k that fell on shown items
         self.overlap = RollingMean(window)
         self.rank_corr = RollingMean(window)
         self.impressions = RollingBinaryMetrics(impressions_window)
@@ -85,7 +86,10 @@ class ShadowStanding:
 
     def snapshot(self, k: int) -> dict[str, Any]:
         """Figures now."""
-        return {f"ips_ctr@{k}": self.ips_ctr.mean, f"ips_dcg@{k}": self.ips_dcg.mean,
+        coverage = self.coverage.mean
+        adjusted = self.ips_ctr.mean / coverage if self.ips_ctr.mean is not None and coverage else None
+        return {f"ips_ctr@{k}": self.ips_ctr.mean, f"ips_ctr_adj@{k}": adjusted, f"shown_coverage@{k}": coverage,
+                f"ips_dcg@{k}": self.ips_dcg.mean,
                 f"overlap@{k}": self.overlap.mean, "rank_corr": self.rank_corr.mean,
                 "roc_auc": self.impressions.roc_auc(), "log_loss": self.impressions.log_loss(),
                 "requests": self.ips_ctr.n, "learned": self.requests}
@@ -165,7 +169,8 @@ class ShadowRankers:
         out: dict[str, dict[str, Any]] = {}
 
         champ = {"ips_ctr": ips_clicks_at_k(shown, clicked, champion_ranking, theta, k),
-                 "ips_dcg": ips_dcg_at_k(shown, clicked, champion_ranking, theta, k)}
+                 "ips_dcg": ips_dcg_at_k(shown, clicked, champion_ranking, theta, k),
+                 "coverage": self._coverage(champion_ranking, shown)}
         self._record(self.champion, champ, 1.0, 1.0, clicked_flags, champion_probas)
         self.clicks.update(float(sum(1 for i in clicked if shown[i] <= k)))
         out["champion"] = champ
@@ -175,7 +180,8 @@ class ShadowRankers:
             ranking = [candidates[j] for j in order]
             by_item = dict(zip(candidates, scores.tolist()))
             figures = {"ips_ctr": ips_clicks_at_k(shown, clicked, ranking, theta, k),
-                       "ips_dcg": ips_dcg_at_k(shown, clicked, ranking, theta, k)}
+                       "ips_dcg": ips_dcg_at_k(shown, clicked, ranking, theta, k),
+                       "coverage": self._coverage(ranking, shown)}
             overlap = overlap_at_k(ranking, champion_ranking, k)
             common = [i for i in champion_ranking if i in by_item]
             corr = rank_correlation([champion_scores[i] for i in common], [by_item[i] for i in common])
@@ -186,10 +192,19 @@ class ShadowRankers:
         self._since_comparison += 1
         return out
 
+    def _coverage(self, ranking: Sequence[str], shown: dict[str, int]) -> float:
+        """Share of the top-k's examination mass (by the estimated curve) on items the champion showed:
+        the part of a list the feedback can say anything about."""
+        top = ranking[: self.k]
+        weights = self.theta[np.minimum(np.arange(len(top)), len(self.theta) - 1)]
+        total = float(weights.sum())
+        return float(sum(w for w, item in zip(weights.tolist(), top) if item in shown)) / total if total else 0.0
+
     @staticmethod
     def _record(standing: ShadowStanding, figures: dict[str, float], overlap: float, corr: float | None,
                 clicked: Sequence[bool], probas: np.ndarray) -> None:
         standing.ips_ctr.update(figures["ips_ctr"])
+        standing.coverage.update(figures["coverage"])
         standing.ips_dcg.update(figures["ips_dcg"])
         standing.overlap.update(overlap)
         standing.rank_corr.update(corr)
@@ -217,14 +232,13 @@ class ShadowRankers:
         requests, clicks = self.champion.ips_ctr.n, int(self.clicks.total)
         if requests < s.min_requests or clicks < s.min_clicks:
             return snapshot, []
-        metric = getattr(self.champion, s.metric)
-        champion_value = metric.mean
+        name = f"{s.metric}@{self.k}"
+        champion_value = snapshot["champion"][name]
         verdicts = []
         for model in self.models:
-            value = getattr(self.standings[model.name], s.metric).mean
+            value = snapshot["challengers"][model.name][name]
             if champion_value is None or value is None or champion_value <= 0:
                 continue
             if value >= (1 + s.margin) * champion_value:
-                verdicts.append(RankingVerdict(model.name, f"{s.metric}@{self.k}", champion_value, value, s.margin,
-                                               requests, clicks))
+                verdicts.append(RankingVerdict(model.name, name, champion_value, value, s.margin, requests, clicks))
         return snapshot, verdicts
