@@ -1,5 +1,6 @@
 """The feedback simulator against a real ``serve`` of recs: every ranking gets one feedback record per shown
-item, in rank order, valid, keyed by user, on time; clicks look like users; the run ends by itself."""
+item, in rank order, valid, keyed by user, on time; clicks look like users; the run ends by itself. Then the
+recs learner joins those rankings with that feedback: hot path → simulated users → learner, all on the wire."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ import time
 from collections import defaultdict
 
 import orjson
+import pytest
 
+import yaml
+
+from engine.learn.process import LearnerProcess
+from models.fraud.learning.devtools import delete_topics
 from engine.topics.registry import SchemaRegistry
 from engine.topics.specs import TopicCatalog
 from models.recs.feedback_sim import FeedbackOptions, FeedbackSimulator
@@ -17,7 +23,8 @@ COUNT = 300
 WINDOW_S = 2.0
 
 
-def test_simulated_users_answer_every_ranking_of_their_run(pipeline, make_topic, kafka_bootstrap):
+def test_simulated_users_answer_every_ranking_of_their_run(pipeline, make_topic, kafka_bootstrap, tmp_path,
+                                                           unique_name):
     private = pipeline("feedback", use_case=RECS.name)
     feedback_topic = make_topic("feedback.fb", 3)
     private.start_worker()
@@ -66,3 +73,28 @@ def test_simulated_users_answer_every_ranking_of_their_run(pipeline, make_topic,
     assert clicks[1] / impressions[1] > clicks[10] / impressions[10], (clicks[1], clicks[10], impressions[10])
     assert report.ctr == ctr
     print(f"\n{report.summary()}")
+
+    # The recs learner joins the hot path's own rankings with the simulator's feedback: every list is judged.
+    app_id = unique_name("recs-e2e-learn")
+    learn = {"app_id": app_id, "topics": {"labels": feedback_topic, "shadow": make_topic("feedback.shadow", 1)},
+             "sampling": {"feature_rate": 1.0, "join_rate": 1.0}, "shadow": {"sample_rate": 1.0, "compare_every": 100},
+             "stream": {"start_from": "earliest", "batch_within_s": 0.1}, "join": {"sweep_interval_s": 1},
+             "state": {"checkpoint_interval_s": 1}, "metrics": {"port": 0}}
+    private.config_path.with_name(f"{private.config_path.stem}.learn.yaml").write_text(yaml.safe_dump(learn))
+    learner = LearnerProcess(private.config_path, tmp_path / "learn.log",
+                             {"STREAMINFER_LEARN__STATE_KEY": "integration-test-key-0123456789"}).start()
+    try:
+        learner.wait_for("every list judged", lambda: (learner.value("streaminfer_learn_joined_total",
+                                                                     order="ranked_first") or 0)
+                         + (learner.value("streaminfer_learn_joined_total", order="feedback_first") or 0) >= COUNT,
+                         timeout=120)
+        learned_ctr = learner.value("streaminfer_learn_model_metric", model="champion", metric="ctr@10")
+        impressions_within_k = sum(n for position, n in impressions.items() if position <= 10)
+        clicks_within_k = sum(n for position, n in clicks.items() if position <= 10)
+        assert learned_ctr == pytest.approx(clicks_within_k / impressions_within_k), "the learner's CTR@10 is the wire's"
+        assert (learner.value("streaminfer_learn_model_samples", model="river_fm") or 0) == COUNT
+        assert learner.stop() == 0
+    finally:
+        if learner.proc.poll() is None:
+            learner.kill()
+        delete_topics(kafka_bootstrap, [f"{app_id}-state", f"{app_id}-join-changelog"])
