@@ -1,8 +1,8 @@
 """faust-streaming wiring of ``streaminfer learn``: the join table, three readers, timers.
 
 - the join lives in a memory table whose changelog (``<app_id>-join-changelog``, created by faust) makes
-  it survive restarts; scores, labels (and transactions) must be co-partitioned, which is checked here;
-- three tasks read ``fraud.transactions``, ``fraud.scores`` and ``fraud.labels`` with librdkafka batch
+  it survive restarts; outputs, labels (and inputs) must be co-partitioned, which is checked here;
+- three tasks read the pipeline's input, output and labels topics with librdkafka batch
   consumes (:mod:`engine.learn.kafka_io`, ``read_committed``) into :class:`LearnCore`. faust's own
   consumer costs ~300 µs per record on the 2-core box: a bare faust agent tops out near 3k records/s,
   while every one of these topics carries the hot path's full rate (~20k/s). faust's consumer is left
@@ -173,12 +173,15 @@ def build_learn_app(pipeline: PipelineSettings, settings: BaseLearnSettings,
     ttl_ms, max_pending = int(settings.join.ttl_s * 1000), settings.join.max_pending
     shadow = ShadowPublisher(bootstrap, settings.topics.shadow) \
         if settings.shadow.enabled and settings.shadow.publish_records else None
+    if not settings.app_id or not settings.topics.labels or not settings.topics.shadow:
+        raise ConfigError("learn: app_id and topics.labels/shadow must be set (load_learn_settings fills them)")
     if learning.kind == "ranking":
         core = RankingCore(pipeline.name, settings, learning, decoder, RankedFeedbackJoin(store, ttl_ms, max_pending),
                            alerts, metrics, shadow_sink=shadow)
     else:
         core = LearnCore(pipeline.name, settings, learning.feature_names, learning.extract, decoder,
-                         ScoreLabelJoin(store, ttl_ms, max_pending), alerts, metrics, shadow_sink=shadow)
+                         ScoreLabelJoin(store, ttl_ms, max_pending), alerts, metrics, shadow_sink=shadow,
+                         streams=learning.streams)
     store = KafkaStateStore(bootstrap, settings.state_topic, settings.state.max_blob_bytes,
                             replication_factor=stream.replication_factor)
     key_secret = settings.state_key.get_secret_value().encode() if settings.state_key else None
@@ -215,17 +218,17 @@ def _wire(runtime: LearnRuntime) -> None:
 
     @app.task
     async def scores() -> None:
-        await read(topics.output, core.OUTPUT_STREAM, core.on_outputs)
+        await read(topics.output, core.output_stream, core.on_outputs)
 
     @app.task
     async def labels() -> None:
-        # Only labels of sampled cards can join anything: the rest are dropped by key, undecoded.
+        # Only labels of sampled keys can join anything: the rest are dropped by key, undecoded.
         await read(settings.topics.labels, "labels", core.on_labels, core.join_sampler.keep)
 
     @app.task
-    async def transactions() -> None:
+    async def inputs() -> None:
         if core.detectors.features is not None or core.shadow is not None:
-            await read(topics.input, core.INPUT_STREAM, core.on_inputs, core.wants_input)
+            await read(topics.input, core.input_stream, core.on_inputs, core.wants_input)
 
     @app.timer(settings.join.sweep_interval_s, name="learn-sweep")
     async def sweep() -> None:

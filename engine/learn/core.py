@@ -52,19 +52,22 @@ class LearnCore:
         settings: Learner settings.
         feature_names: Columns of ``extract``'s matrix.
         extract: Feature extractor (the plugin's ``features.extract``).
-        decoder: Validating decoder of the transactions topic (the hot path's own).
+        decoder: Validating decoder of the input topic (the hot path's own).
         join: The score ⋈ label join.
         alerts: Alert manager (gate + publisher).
         metrics: Prometheus metrics.
         shadow_sink: Receives (key, value) shadow records; ``None`` publishes nothing.
         clock_ms: Wall clock (join expiry, shadow scored_time).
+        streams: Labels of the input and output streams in metrics (``streaminfer_learn_records_total``).
     """
 
     def __init__(self, pipeline: str, settings: LearnSettings, feature_names: Sequence[str],
                  extract: Callable[[list[dict]], Any], decoder: EventDecoder, join: ScoreLabelJoin,
                  alerts: AlertManager, metrics: LearnMetrics, shadow_sink: ShadowSink | None = None,
-                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                 streams: tuple[str, str] = ("inputs", "outputs")) -> None:
         self.pipeline = pipeline
+        self.input_stream, self.output_stream = streams
         self.settings = settings
         self.feature_names = tuple(feature_names)
         self._extract = extract
@@ -82,39 +85,23 @@ class LearnCore:
         self.champion = RollingBinaryMetrics(settings.shadow.window, self.threshold)
         self.positions = Positions()
 
-    # --- transactions: feature drift and features for the join ------------------------------------------
-
-    #: Stream labels of the input and output topics in metrics (``streaminfer_learn_records_total``).
-    INPUT_STREAM = "transactions"
-    OUTPUT_STREAM = "scores"
+    # --- input events: feature drift and features for the join -----------------------------------------
 
     def wants_input(self, key: bytes | None) -> bool:
-        """Whether an input record with this key is sampled for anything (the generic reader's name)."""
-        return self.wants_transaction(key)
-
-    def on_inputs(self, topic: str, records: Sequence[RawRecord]) -> None:
-        """Consumed input events (the generic reader's name for :meth:`on_transactions`)."""
-        self.on_transactions(topic, records)
-
-    def on_outputs(self, topic: str, records: Sequence[RawRecord]) -> None:
-        """Consumed output records (the generic reader's name for :meth:`on_scores`)."""
-        self.on_scores(topic, records)
-
-    def wants_transaction(self, key: bytes | None) -> bool:
-        """Whether a transaction with this key is sampled for anything (decided before decoding)."""
+        """Whether an input event with this key is sampled for anything (decided before decoding)."""
         return ((self.detectors.features is not None and self.feature_sampler.keep(key))
                 or (self.shadow is not None and self.join_sampler.keep(key)))
 
-    def on_transactions(self, topic: str, records: Sequence[RawRecord]) -> None:
-        """Consumed transactions; the sampled ones feed feature drift and park features in the join."""
-        self.metrics.records("transactions", len(records))
+    def on_inputs(self, topic: str, records: Sequence[RawRecord]) -> None:
+        """Consumed input events; the sampled ones feed feature drift and park features in the join."""
+        self.metrics.records(self.input_stream, len(records))
         fresh = [r for r in records
-                 if self.positions.fresh(topic, r.partition, r.offset) and self.wants_transaction(r.key)]
+                 if self.positions.fresh(topic, r.partition, r.offset) and self.wants_input(r.key)]
         self.positions.advance(topic, records)
         if not fresh:
             return
         decoded = self._decoder.decode_batch([r.value for r in fresh])
-        self.metrics.malformed("transactions", len(decoded.rejects))
+        self.metrics.malformed(self.input_stream, len(decoded.rejects))
         if not decoded.events:
             return
         kept = [fresh[i] for i in decoded.good_index]
@@ -141,7 +128,7 @@ class LearnCore:
 
     # --- scores: prediction drift, and the score half of the join ----------------------------------------
 
-    def on_scores(self, topic: str, records: Sequence[RawRecord]) -> None:
+    def on_outputs(self, topic: str, records: Sequence[RawRecord]) -> None:
         """Every score feeds prediction drift; sampled ones wait in the join for their label."""
         monitor = self.detectors.prediction
         joined: list[JoinedExample] = []
@@ -171,8 +158,8 @@ class LearnCore:
                 if example is not None:
                     joined.append(example)
         self.positions.advance(topic, records)
-        self.metrics.records("scores", len(records))
-        self.metrics.malformed("scores", malformed)
+        self.metrics.records(self.output_stream, len(records))
+        self.metrics.malformed(self.output_stream, malformed)
         self.metrics.sampled("join", sampled)
         self._on_joined(joined)
 

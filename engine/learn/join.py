@@ -2,8 +2,8 @@
 
 The table lives in a :class:`JoinStore`: a plain dict in tests, a faust changelog-backed table in the
 app (:class:`engine.learn.faust_store.FaustTableStore`). Every write names the source partition, so
-the changelog stays co-partitioned with ``fraud.scores`` / ``fraud.labels`` (both keyed by card id).
-An entry is one small orjson document; the sampled transaction's features may ride along so that the
+the changelog stays co-partitioned with the output and labels topics (both keyed by the entity).
+An entry is one small orjson document; the sampled input event's features may ride along so that the
 shadow learners can learn from the example when its label arrives.
 """
 
@@ -72,8 +72,8 @@ class ExpiryCounts:
 
     score_only: int = 0      # a score whose label never came within the TTL
     label_only: int = 0      # a label whose score never came (or a duplicate label)
-    features_only: int = 0   # a sampled transaction that was never scored
-    features_missing: int = 0  # a joined pair whose sampled transaction never came (nothing learned)
+    features_only: int = 0   # a sampled input event that was never scored
+    features_missing: int = 0  # a joined pair whose sampled input never came (nothing learned)
     over_capacity: int = 0   # dropped early because the table was full
 
     @property
@@ -112,7 +112,7 @@ class ScoreLabelJoin:
                   expect_features: bool = False) -> JoinedExample | None:
         """Record a score; the joined example if its label was already waiting.
 
-        With ``expect_features`` a pair completed before its transaction's features is still returned
+        With ``expect_features`` a pair completed before its input event's features is still returned
         (for the champion's detectors) and its entry waits for the features, for the learners.
         """
         return self._merge(partition, event_id, now_ms, expect_features,
@@ -127,7 +127,7 @@ class ScoreLabelJoin:
 
     def add_features(self, partition: int, key: bytes, event_id: str, features: Sequence[float], event_time: int,
                      now_ms: int) -> JoinedExample | None:
-        """Attach a sampled transaction's features (normally before its score); a ``learn_only`` example
+        """Attach a sampled input event's features (normally before its score); a ``learn_only`` example
         if its pair was already joined without them."""
         return self._merge(partition, event_id, now_ms, False,
                            {"k": key.decode(errors="replace"), "x": features, "t": event_time})

@@ -1,7 +1,7 @@
 """The learner's confluent-kafka side: its three input topics, shadow records and lag.
 
 faust pays roughly 300 µs per consumed record on the 2-core box (a bare faust agent reads ≈ 3k records/s).
-``fraud.transactions``, ``fraud.scores`` and ``fraud.labels`` each carry one record per event at the hot
+The input, output and labels topics each carry one record per event (or per shown item) at the hot
 path's full rate, so they are read with librdkafka batch consumes instead (a few µs per record; keys are
 sampled before anything is decoded). Their positions are part of the learner's checkpointed state —
 restored together with the detectors, learners and gate that consumed them — so they need no consumer

@@ -8,9 +8,9 @@ _BUCKETS = 1_000_000
 
 
 class KeySampler:
-    """Keeps a stable share of keys (card ids): the same key is always in or always out.
+    """Keeps a stable share of keys (entities: cards, users): the same key is always in or always out.
 
-    Sampling by key rather than by record keeps every record of a sampled card (its transaction, its
+    Sampling by key rather than by record keeps every record of a sampled entity (its input, its
     score, its label) in the sample, so the join sees whole events, and costs one CRC32 per record.
 
     Args:

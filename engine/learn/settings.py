@@ -3,7 +3,7 @@
 Precedence (highest first): keyword overrides (CLI flags), environment variables
 ``STREAMINFER_LEARN__<FIELD>`` / ``STREAMINFER_LEARN__<SECTION>__<FIELD>`` (for example
 ``STREAMINFER_LEARN__SAMPLING__JOIN_RATE=0.5``; the HMAC key is ``STREAMINFER_LEARN__STATE_KEY``),
-the YAML file, then the defaults below. Kafka bootstrap and the scores/transactions/alerts topics come
+the YAML file, then the defaults below. Kafka bootstrap and the input/output/alerts topics come
 from the pipeline's own settings (``engine.config.pipeline``), so both processes always agree on them.
 """
 
@@ -65,17 +65,18 @@ class LearnerSpec(_Section):
 class LearnTopics(_Section):
     """Topics only the learner uses (the others come from the pipeline settings)."""
 
-    labels: str = Field("fraud.labels", min_length=1, description="Delayed ground truth, keyed like scores.")
-    shadow: str = Field("fraud.shadow", min_length=1, description="Champion and challenger scores per event.")
+    labels: str = Field("", description="Delayed ground truth, keyed like the outputs; '' = the plugin's "
+                                        "labels topic (PipelinePlugin.labels).")
+    shadow: str = Field("", description="Champion and challenger records; '' = <pipeline>.shadow.")
     state: str = Field("", description="Compacted topic of sealed learner state; '' = <app_id>-state.")
 
 
 class SamplingSettings(_Section):
-    """Deterministic samples by record key (card id), decided before any decoding."""
+    """Deterministic samples by record key (the entity: a card, a user), decided before any decoding."""
 
-    feature_rate: float = Field(0.1, gt=0.0, le=1.0, description="Share of cards whose transactions feed feature drift.")
+    feature_rate: float = Field(0.1, gt=0.0, le=1.0, description="Share of keys whose input events feed feature drift.")
     join_rate: float = Field(0.1, gt=0.0, le=1.0,
-                             description="Share of cards whose scores, labels and features enter the join table.")
+                             description="Share of keys whose outputs, labels and inputs enter the join table.")
     salt: str = Field("streaminfer", description="Changing it draws a different sample.")
 
 
@@ -88,7 +89,7 @@ class JoinSettings(_Section):
 
 
 class FeatureDriftSettings(_Section):
-    """Per-feature detectors over the sampled transactions."""
+    """Per-feature detectors over the sampled input events."""
 
     enabled: bool = True
     detector: DetectorSpec = Field(default_factory=lambda: DetectorSpec(kind="ADWIN", params={"delta": 1e-5}))
@@ -204,8 +205,9 @@ class BaseLearnSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STREAMINFER_LEARN__", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)
 
-    app_id: str = Field("streaminfer-learn-fraud", pattern=r"^[A-Za-z0-9._-]{1,200}$",
-                        description="faust app id = consumer group = prefix of its internal topics.")
+    app_id: str = Field("", pattern=r"^[A-Za-z0-9._-]{0,200}$",
+                        description="faust app id = consumer group = prefix of its internal topics; "
+                                    "'' = streaminfer-learn-<pipeline>.")
     state_key: SecretStr | None = Field(None, description="HMAC-SHA256 key of persisted state (≥ 16 bytes).")
     topics: LearnTopics = Field(default_factory=LearnTopics)
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
@@ -278,7 +280,27 @@ def load_learn_settings(pipeline: str, path: str | Path | None = None, settings_
             raise ConfigError(f"{file}: cannot read learn settings: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{file}: top level must be a mapping")
-    return build_settings(settings_cls, data, overrides, f"{file or 'learn settings'}: invalid:")
+    settings = build_settings(settings_cls, data, overrides, f"{file or 'learn settings'}: invalid:")
+    return with_pipeline_defaults(settings, pipeline)
+
+
+def with_pipeline_defaults(settings: BaseLearnSettings, pipeline: str) -> BaseLearnSettings:
+    """Fill what was left empty from the pipeline: app id, labels topic (the plugin's), shadow topic."""
+    if settings.app_id and settings.topics.labels and settings.topics.shadow:
+        return settings
+    from engine.config.pipeline import load_pipeline
+    from engine.pipeline.loader import load_plugin
+
+    try:
+        pipeline_settings = load_pipeline(pipeline)
+    except ConfigError:
+        return settings  # a bare learn file checked on its own (tests, tools)
+    name = pipeline_settings.name
+    labels = getattr(load_plugin(pipeline_settings.plugin, pipeline_settings.plugin_options), "labels", None)
+    topics = settings.topics.model_copy(update={
+        "labels": settings.topics.labels or (labels.topic if labels is not None else f"{name}.labels"),
+        "shadow": settings.topics.shadow or f"{name}.shadow"})
+    return settings.model_copy(update={"app_id": settings.app_id or f"streaminfer-learn-{name}", "topics": topics})
 
 
 def learning_settings_class(pipeline: str) -> type[BaseLearnSettings]:

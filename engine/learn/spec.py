@@ -17,10 +17,12 @@ class EventLearning:
         feature_names: Columns of ``extract``'s matrix (feature drift, challengers' dict keys).
         extract: Decoded input events → float matrix [events, features] (the plugin's own extractor,
             so the learner watches exactly what the model saw).
+        streams: How the input and output streams are labelled in the learner's metrics.
     """
 
     feature_names: Sequence[str]
     extract: Callable[[list[dict[str, Any]]], np.ndarray]
+    streams: tuple[str, str] = ("inputs", "outputs")
     kind: str = field(default="event", init=False)
 
     @property

@@ -66,7 +66,7 @@ class LearnMetrics:
             start_http_server(port, addr=host, registry=self.registry)
 
     def records(self, stream: str, n: int = 1) -> None:
-        """Count consumed records of ``stream`` (scores, labels, transactions)."""
+        """Count consumed records of ``stream`` (the plugin's input/output stream labels, labels)."""
         self._records.labels(self.pipeline, stream).inc(n)
 
     def sampled(self, sample: str, n: int = 1) -> None:

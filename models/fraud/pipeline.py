@@ -14,6 +14,10 @@ from models.fraud.features import FEATURE_NAMES, FraudFeatures
 from models.fraud.scores import ScoreEncoder
 
 
+#: How the learner's metrics label fraud's input and output streams (dashboards and tests rely on them).
+FRAUD_STREAMS = ("transactions", "scores")
+
+
 class FraudPipeline(PipelinePlugin):
     """``fraud.transactions`` → ``features`` float32 [N, F] → ``score`` [N, 1] → ``fraud.scores``."""
 
@@ -31,7 +35,7 @@ class FraudPipeline(PipelinePlugin):
     @property
     def learning(self) -> EventLearning:
         """The learner watches and learns from the model's own features."""
-        return EventLearning(FEATURE_NAMES, self.features.extract)
+        return EventLearning(FEATURE_NAMES, self.features.extract, streams=FRAUD_STREAMS)
 
     def entity_key(self, event: dict[str, Any]) -> str:
         """Transactions are keyed (and partitioned) by card."""

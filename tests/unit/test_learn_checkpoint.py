@@ -40,8 +40,8 @@ def _trained(**sections):
     core, _, _ = _core(feature_drift={"enabled": False}, **sections)
     events, labels = FraudGenerator(seed=21).batch(300)
     feed = RecordFeed()
-    core.on_transactions("tx", feed.records("tx", events, orjson.dumps))
-    core.on_scores("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
+    core.on_inputs("tx", feed.records("tx", events, orjson.dumps))
+    core.on_outputs("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
     core.on_labels("labels", feed.records("labels", events, label_values(events, labels, NOW)))
     return core
 

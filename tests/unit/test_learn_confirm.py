@@ -70,7 +70,7 @@ def _run_champion(confirm: dict, error_rates: list[tuple[int, float]], seed: int
     for count, error_rate in error_rates:
         events, _ = generator.batch(count)
         labels = [int((champion_score(e) >= 0.5) != (rng.random() < error_rate)) for e in events]
-        core.on_scores("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
+        core.on_outputs("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
         core.on_labels("labels", feed.records("labels", events, label_values(events, labels, NOW)))
     return core, manager
 

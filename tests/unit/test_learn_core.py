@@ -34,9 +34,9 @@ def test_labels_before_and_after_scores_both_join_and_feed_the_challengers(regis
     early, late = events[:200], events[200:]
     feed = RecordFeed()
     label_value = _labels(events, labels)
-    core.on_transactions("tx", feed.records("tx", events, orjson.dumps))
+    core.on_inputs("tx", feed.records("tx", events, orjson.dumps))
     core.on_labels("labels", feed.records("labels", early, label_value))          # label first
-    core.on_scores("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
+    core.on_outputs("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
     core.on_labels("labels", feed.records("labels", late, label_value))           # score first
     assert core.join.counters.joined == {"label_first": 200, "score_first": 200}
     assert core.join.pending == 0
@@ -53,10 +53,10 @@ def test_features_arriving_after_the_join_still_train_the_challengers():
     core, _, shadow = _core(feature_drift={"enabled": False})
     events, labels = FraudGenerator(seed=13).batch(100)
     feed = RecordFeed()
-    core.on_scores("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
+    core.on_outputs("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
     core.on_labels("labels", feed.records("labels", events, _labels(events, labels)))
     assert core.champion.n_seen == 100 and [m.n_learned for m in core.shadow.models] == [0, 0]
-    core.on_transactions("tx", feed.records("tx", events, orjson.dumps))     # the reader was behind
+    core.on_inputs("tx", feed.records("tx", events, orjson.dumps))     # the reader was behind
     assert [m.n_learned for m in core.shadow.models] == [100, 100] and len(shadow) == 100
     assert core.champion.n_seen == 100 and core.join.pending == 0
 
@@ -65,8 +65,8 @@ def test_a_replayed_batch_is_not_learned_twice():
     core, _, _ = _core(feature_drift={"enabled": False})
     events, labels = FraudGenerator(seed=12).batch(100)
     feed = RecordFeed()
-    core.on_transactions("tx", feed.records("tx", events, orjson.dumps))
-    core.on_scores("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
+    core.on_inputs("tx", feed.records("tx", events, orjson.dumps))
+    core.on_outputs("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
     label_records = feed.records("labels", events, _labels(events, labels))
     core.on_labels("labels", label_records)
     core.on_labels("labels", label_records)                    # redelivered after a crash
@@ -84,7 +84,7 @@ def test_injected_drift_raises_one_alert_per_detector_within_the_cooldown():
     generator.set_drift(1.0)
     after, _ = generator.batch(BLOCK_SIZE)
     for chunk in range(0, 2 * BLOCK_SIZE, 1024):
-        core.on_transactions("tx", feed.records("tx", (before + after)[chunk:chunk + 1024], orjson.dumps))
+        core.on_inputs("tx", feed.records("tx", (before + after)[chunk:chunk + 1024], orjson.dumps))
     keys = [alert.dedup_key for alert in manager.sent]
     assert len(keys) == len(set(keys)), "a detector paged twice within its cooldown"
     assert manager.gate.published + manager.gate.suppressed >= len(keys)
@@ -99,9 +99,9 @@ def test_injected_drift_raises_one_alert_per_detector_within_the_cooldown():
 def test_malformed_records_are_counted_not_fatal():
     core, _, _ = _core()
     bad = [RawRecord(0, i, b"card", value) for i, value in enumerate([b"not json", b"{}", None, b'{"score": "x"}'])]
-    core.on_scores("scores", bad)
+    core.on_outputs("scores", bad)
     core.on_labels("labels", bad)
-    core.on_transactions("tx", bad)
+    core.on_inputs("tx", bad)
     assert core.join.pending == 0
 
 
@@ -126,8 +126,8 @@ def test_a_challenger_that_beats_a_blind_champion_raises_challenger_wins():
     events, labels = generator.batch(4000)
     feed = RecordFeed()
     blind = lambda e: orjson.dumps({**orjson.loads(score_record(e, 0, "tx")), "score": 0.5})  # noqa: E731
-    core.on_transactions("tx", feed.records("tx", events, orjson.dumps))
-    core.on_scores("scores", feed.records("scores", events, blind))
+    core.on_inputs("tx", feed.records("tx", events, orjson.dumps))
+    core.on_outputs("scores", feed.records("scores", events, blind))
     core.on_labels("labels", feed.records("labels", events, _labels(events, labels)))
     wins = [a for a in manager.sent if a.kind == "challenger_wins"]
     assert len(wins) == 1 and wins[0].subject == "river_logreg"        # once per cooldown, not per comparison
@@ -142,8 +142,8 @@ def test_comparisons_and_gauges_carry_time_windows_of_label_arrival():
                             shadow={"compare_every": 100, "time_windows_s": [60, 3600]})
     events, labels = FraudGenerator(seed=17).batch(400)
     feed = RecordFeed()
-    core.on_transactions("tx", feed.records("tx", events, orjson.dumps))
-    core.on_scores("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
+    core.on_inputs("tx", feed.records("tx", events, orjson.dumps))
+    core.on_outputs("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
     two_hours_ago = label_values(events, labels, NOW - 7_200_000)
     core.on_labels("labels", feed.records("labels", events[:200], two_hours_ago))
     core.on_labels("labels", feed.records("labels", events[200:], _labels(events, labels)))

@@ -40,8 +40,8 @@ def test_comparisons_are_read_from_the_records_the_learner_publishes() -> None:
                                           "metric": "log_loss"})
     events, labels = FraudGenerator(seed=3).batch(1500)
     feed = RecordFeed()
-    core.on_transactions("tx", feed.records("tx", events, orjson.dumps))
-    core.on_scores("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
+    core.on_inputs("tx", feed.records("tx", events, orjson.dumps))
+    core.on_outputs("scores", feed.records("scores", events, lambda e: score_record(e, 0, "tx")))
     label_records = feed.records("labels", events, label_values(events, labels, NOW))
     for start in range(0, len(label_records), 300):  # one comparison at most per batch of labels
         core.on_labels("labels", label_records[start:start + 300])

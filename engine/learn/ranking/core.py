@@ -118,6 +118,7 @@ class RankingCore:
         self.pipeline = pipeline
         self.settings = settings
         self.learning = learning
+        self.input_stream, self.output_stream = "inputs", "outputs"  # stream labels in metrics
         self._decoder = decoder
         self.join = join
         self.alerts = alerts
@@ -140,10 +141,6 @@ class RankingCore:
         self.positions = Positions()
         self._findings = FindingAlerts(alerts, metrics, settings.alerts.clock, settings.concept_drift.confirm_ratio)
 
-    #: Stream labels of the input and output topics in metrics.
-    INPUT_STREAM = "inputs"
-    OUTPUT_STREAM = "outputs"
-
     # --- requests: feature drift, and the request half of the join --------------------------------------
 
     def wants_input(self, key: bytes | None) -> bool:
@@ -157,13 +154,13 @@ class RankingCore:
 
     def on_inputs(self, topic: str, records: Sequence[RawRecord]) -> None:
         """Sampled requests feed feature drift (context, item mix) and park candidates in the join."""
-        self.metrics.records(self.INPUT_STREAM, len(records))
+        self.metrics.records(self.input_stream, len(records))
         fresh = [r for r in records if self.positions.fresh(topic, r.partition, r.offset) and self.wants_input(r.key)]
         self.positions.advance(topic, records)
         if not fresh:
             return
         decoded = self._decoder.decode_batch([r.value for r in fresh])
-        self.metrics.malformed("inputs", len(decoded.rejects))
+        self.metrics.malformed(self.input_stream, len(decoded.rejects))
         spec, now, bank = self.learning, self._clock_ms(), self.detectors.features
         catalog = self.champion.catalog
         rows, refs, times, late = [], [], [], []
@@ -224,8 +221,8 @@ class RankingCore:
                 if done is not None:
                     joined.append(done)
         self.positions.advance(topic, records)
-        self.metrics.records(self.OUTPUT_STREAM, len(records))
-        self.metrics.malformed("outputs", malformed)
+        self.metrics.records(self.output_stream, len(records))
+        self.metrics.malformed(self.output_stream, malformed)
         self.metrics.sampled("join", sampled)
         self._on_joined(joined)
 

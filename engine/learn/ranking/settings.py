@@ -16,7 +16,6 @@ from engine.learn.settings import (
     BaseLearnSettings,
     DetectorSpec,
     JoinSettings,
-    LearnTopics,
     SamplingSettings,
     ScalarParam,
     _Section,
@@ -133,16 +132,9 @@ class RankingShadowSettings(_Section):
     publish_records: bool = Field(True, description="Publish each comparison to the shadow topic.")
 
 
-def _ranking_topics() -> LearnTopics:
-    return LearnTopics(labels="recs.feedback", shadow="recs.shadow")
-
-
 class RankingLearnSettings(BaseLearnSettings):
     """Everything a ranking learner needs beyond the pipeline settings."""
 
-    app_id: str = Field("streaminfer-learn-recs", pattern=r"^[A-Za-z0-9._-]{1,200}$",
-                        description="faust app id = consumer group = prefix of its internal topics.")
-    topics: LearnTopics = Field(default_factory=_ranking_topics)
     sampling: SamplingSettings = Field(default_factory=lambda: SamplingSettings(feature_rate=0.05, join_rate=0.05))
     join: JoinSettings = Field(default_factory=lambda: JoinSettings(ttl_s=120.0))
     alerts: AlertSettings = Field(default_factory=lambda: AlertSettings(severity={

@@ -182,6 +182,7 @@ def memory_core(now_ms: int = 1_800_000_000_000, **sections: Any):
     from engine.topics.registry import SchemaRegistry
     from engine.topics.specs import TopicCatalog
     from models.fraud.features import FraudFeatures
+    from models.fraud.pipeline import FRAUD_STREAMS
 
     settings = LearnSettings(**sections)
     features = FraudFeatures()
@@ -192,7 +193,7 @@ def memory_core(now_ms: int = 1_800_000_000_000, **sections: Any):
     core = LearnCore("fraud", settings, features.FEATURE_NAMES, features.extract, decoder,
                      ScoreLabelJoin(DictJoinStore(), int(settings.join.ttl_s * 1000), settings.join.max_pending),
                      manager, LearnMetrics("fraud", CollectorRegistry()), shadow_sink=shadow.extend,
-                     clock_ms=lambda: now_ms)
+                     clock_ms=lambda: now_ms, streams=FRAUD_STREAMS)
     return core, manager, shadow
 
 
