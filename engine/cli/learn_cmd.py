@@ -1,4 +1,5 @@
-"""``streaminfer learn --pipeline fraud`` — the learning side branch (faust app, own consumer group)."""
+"""``streaminfer learn --pipeline fraud|recs|<yaml>`` — the learning side branch (faust app, own consumer
+group); the pipeline plugin's ``learning`` spec picks the learner kind (per-event or ranking)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def learn(
     duration: float = typer.Option(None, "--duration", min=1, help="Stop gracefully after this many seconds."),
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
-    """Join scores with labels, watch for drift, train challengers, publish alerts — until SIGTERM."""
+    """Join outputs with labels or feedback, watch for drift, train challengers, publish alerts — until SIGTERM."""
     from engine.learn.settings import load_learn_settings
 
     settings = load_pipeline(pipeline)
