@@ -19,10 +19,12 @@ def demo(
     malformed: int = typer.Option(20, "--malformed", min=0, help="Malformed records mixed in."),
     metrics_port: int = typer.Option(9464, "--metrics-port", min=1, max=65535),
     keep_stack: bool = typer.Option(False, "--keep-stack", help="Leave the stack running afterwards."),
-    learn: bool = typer.Option(True, "--learn/--no-learn", help="Run the learning side branch beside serve."),
+    learn: bool = typer.Option(True, "--learn/--no-learn",
+                               help="Run the learning side branch beside serve (fraud and recs)."),
     drift_to: float = typer.Option(1.0, "--drift-to", min=0.0, max=1.0, help="Drift knob after half the run."),
-    recs_seconds: float = typer.Option(20.0, "--recs-seconds", min=0.0, max=3600.0,
-                                       help="Then the recs pipeline for this long (0 = skip)."),
+    recs_seconds: float = typer.Option(60.0, "--recs-seconds", min=0.0, max=3600.0,
+                                       help="Then the recs pipeline's users for this long, with its learner "
+                                            "(--learn) and the drift knob turned halfway (0 = skip)."),
     recs_rate: float = typer.Option(200.0, "--recs-rate", min=1.0, help="Ranking requests per second offered."),
 ) -> None:
     """Stack up, topics, model, serve + generator with a live view, summary, stack down."""

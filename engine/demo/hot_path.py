@@ -63,12 +63,7 @@ class HotPathDemo:
     def run(self) -> tuple[StreamReport, MetricsSnapshot | None]:
         """Serve, generate, watch until everything produced is answered; returns what was produced and
         the worker's last metrics."""
-        home = self.stack.settings.home
-        with open(home / f"demo-serve-{self.name}.log", "ab") as stderr:  # the child keeps its own descriptor
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", self.name,
-                 "--metrics-port", str(self.metrics_port), "--log-level", "WARNING"],
-                env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=stderr)
+        worker = self.start_worker()
         bootstrap = self.settings.kafka.bootstrap_servers
         tail = TopicTail(bootstrap, self.settings.topics.output, self._on_output, f"demo-{self.name}")
         report = StreamReport()
@@ -91,19 +86,29 @@ class HotPathDemo:
         finally:
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait(10)
+            wait_or_kill(worker)
             tail.stop()
             generator.join(timeout=5)
         return report, final
 
+    def start_worker(self) -> subprocess.Popen:
+        """``streaminfer serve --pipeline <name>`` as a child (returns at once; stderr to the stack's home)."""
+        home = self.stack.settings.home
+        with open(home / f"demo-serve-{self.name}.log", "ab") as stderr:  # the child keeps its own descriptor
+            return subprocess.Popen(
+                [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", self.name,
+                 "--metrics-port", str(self.metrics_port), "--log-level", "WARNING"],
+                env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=stderr)
+
     def summary(self, report: StreamReport, final: MetricsSnapshot | None) -> None:
         """What was produced, answered and dead-lettered, and how fast."""
+        self.console.print(f"produced {report.events:,} {self.name} events + {report.malformed} malformed in "
+                           f"{report.seconds:.1f}s")
+        self.serve_summary(final)
+
+    def serve_summary(self, final: MetricsSnapshot | None) -> None:
+        """The worker's side: answered, dead-lettered, latency, two sample outputs."""
         say = self.console.print
-        say(f"produced {report.events:,} {self.name} events + {report.malformed} malformed in {report.seconds:.1f}s")
         if final is None:
             say("[red]no final metrics: the worker did not answer[/]")
             return
@@ -141,3 +146,12 @@ class HotPathDemo:
                     self.state.notes.append(f"[red]worker exited with {worker.returncode}[/]")
                     return
                 time.sleep(0.5)
+
+
+def wait_or_kill(process: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Wait for a child that was asked to stop; kill it if it hangs."""
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)

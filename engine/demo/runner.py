@@ -2,8 +2,9 @@
 
 stack up → topics apply → fraud model build/load → serve worker and learner → generator at a steady
 rate with a few malformed events, its drift knob turned halfway → live view (hot path, alerts, champion
-vs challengers) → summary → worker and learner drained → recs: model, serve, ranking requests, live
-view, summary → stack down (if the demo started it).
+vs challengers) → summary → worker and learner drained → recs: model, serve, simulated users
+(requests, clicks; the drift knob turned halfway) and the ranking learner, live view, summary → stack down
+(if the demo started it). ``--no-learn`` runs both hot paths without a learner (recs: plain requests).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from rich.console import Console
 from rich.live import Live
 
 from engine.config.pipeline import load_pipeline
+from engine.demo.hot_path import wait_or_kill as _wait_or_kill
 from engine.demo.learner import DemoLearner
 from engine.demo.support import NoLive, wait_for_assignment
 from engine.inference.model_control import ModelControl
@@ -50,7 +52,7 @@ class DemoOptions:
     keep_stack: bool = False
     learn: bool = True          # run `streaminfer learn` beside the hot path
     drift_to: float = 1.0       # the generator's drift knob halfway through the run
-    recs_seconds: float = 20.0  # the recs pipeline's turn (0 = skip it)
+    recs_seconds: float = 60.0  # the recs pipeline's traffic (0 = skip it): the drift knob turns halfway
     recs_rate: float = 200.0    # ranking requests/s: each brings ~60 candidate rows
 
 
@@ -97,16 +99,24 @@ class FraudDemo:
 
     def _run_recs(self) -> None:
         from engine.demo.hot_path import HotPathDemo
+        from engine.demo.ranking import RankingDemo, supports_learning_demo
 
         o, say = self.options, self.console.print
+        started = time.monotonic()
         recs = HotPathDemo(self.stack, "recs", o.recs_seconds, o.recs_rate, max(1, o.malformed // 4),
                            o.metrics_port, self.console)
-        say(f"[bold]recs[/] model: build (cached) and load; serve + {o.recs_rate:.0f} ranking requests/s "
-            f"for {o.recs_seconds:.0f}s")
+        if o.learn and supports_learning_demo(recs.plugin):
+            recs = RankingDemo(self.stack, "recs", o.recs_seconds, o.recs_rate, o.metrics_port, self.console,
+                               drift_to=o.drift_to, drift_at=0.5)
+            say(f"[bold]recs[/] model: build (cached) and load; {recs.describe()}")
+        else:
+            say(f"[bold]recs[/] model: build (cached) and load; serve + {o.recs_rate:.0f} ranking requests/s "
+                f"for {o.recs_seconds:.0f}s")
         recs.prepare_model()
         report, final = recs.run()
         say("[bold]recs[/] summary")
         recs.summary(report, final)
+        say(f"[dim]recs turn: {time.monotonic() - started:.0f}s[/]")
 
     def _apply_topics(self) -> None:
         from engine.topics.apply import apply_topics
@@ -292,11 +302,3 @@ def _each_kind_first(alerts: list[dict]) -> list[dict]:
         firsts.setdefault(alert["kind"], alert)
     chosen = {id(alert) for alert in firsts.values()}
     return list(firsts.values()) + [alert for alert in alerts if id(alert) not in chosen]
-
-
-def _wait_or_kill(process: subprocess.Popen, timeout_s: float = 60.0) -> None:
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)

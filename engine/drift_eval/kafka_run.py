@@ -11,11 +11,11 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from engine.drift_eval.detect import SignalDetectors, make_alert_manager
+from engine.drift_eval.detect import SignalDetectors, Watch, make_alert_manager
 from engine.drift_eval.signals import SignalTrace
+from engine.drift_eval.traces import StepTrace
 from engine.errors import StreaminferError
 from engine.alerts.manager import AlertPublisher
-from engine.learn.settings import DetectorSpec
 
 Say = Callable[[str], None]
 
@@ -73,9 +73,37 @@ def produce_signals(bootstrap: str, topic: str, traces: Sequence[SignalTrace]) -
     return count
 
 
-def detect_from_kafka(bootstrap: str, topics: EvalTopics, expected: int, detectors: Sequence[DetectorSpec],
+def produce_traces(bootstrap: str, topic: str, traces: Sequence[StepTrace]) -> int:
+    """One record per step, ``{"s": stream, "i": step, "t": unit position, "v": {signal: value}}``, keyed
+    by stream (each stream stays ordered in one partition). orjson writes floats that read back exactly,
+    so the detectors behind Kafka see the very values of the direct run."""
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 50, "compression.type": "lz4", "batch.num.messages": 10_000,
+                         "queue.buffering.max.messages": 1_000_000})
+    dumps, count = orjson.dumps, 0
+    for trace in traces:
+        key = trace.name.encode()
+        for step, values, position in trace.steps():
+            payload = dumps({"s": trace.name, "i": step, "t": position, "v": values})
+            while True:
+                try:
+                    producer.produce(topic, payload, key)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+            count += 1
+        producer.poll(0)
+    remaining = producer.flush(120)
+    if remaining:
+        raise StreaminferError(f"drift-eval: {remaining} signal records not acknowledged")
+    return count
+
+
+def detect_from_kafka(bootstrap: str, topics: EvalTopics, expected: int, detectors: Sequence[Watch],
                       cooldown_events: int, timeout_s: float, say: Say) -> tuple[int, int]:
     """Consume the signal topic through the learner's detector and alert classes; alerts go to Kafka.
+
+    Records with a unit position ``t`` (plugin traces) use it as the alert clock; the others their index.
 
     Returns:
         (records consumed, alerts published).
@@ -100,7 +128,7 @@ def detect_from_kafka(bootstrap: str, topics: EvalTopics, expected: int, detecto
                         raise StreaminferError(f"drift-eval consumer: {message.error()}")
                     continue
                 record = loads(message.value())
-                update(record["s"], record["i"], record["v"])
+                update(record["s"], record["i"], record["v"], record.get("t"))
                 consumed += 1
             if time.monotonic() - last_report > 15:
                 say(f"  detectors: {consumed:,}/{expected:,} signal records consumed")

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 
 from engine.drift_eval.signals import SignalTrace, TrueDrift
+from engine.drift_eval.traces import StepTrace
 
 
 @dataclass
@@ -56,15 +57,17 @@ class StreamScore:
         return {**asdict(self), "detected": self.detected, "missed": self.missed}
 
 
-def score_stream(trace: SignalTrace, detector: str, alerts: Sequence[int], max_delay: int) -> StreamScore:
-    """Match ``alerts`` (event indices) to the stream's true drifts."""
+def score_stream(trace: SignalTrace | StepTrace, detector: str, alerts: Sequence[int],
+                 max_delay: int) -> StreamScore:
+    """Match ``alerts`` (event indices; unit positions for a plugin's trace) to the stream's true drifts."""
     spec = trace.spec
+    length = trace.n_units
     starts = [d.start for d in trace.drifts]
-    score = StreamScore(trace.name, spec.generator, spec.kind, spec.seed, detector, len(trace.errors),
+    score = StreamScore(trace.name, spec.generator, spec.kind, spec.seed, detector, length,
                         [d.centre for d in trace.drifts], sorted(alerts))
     used: set[int] = set()
     for j, start in enumerate(starts):
-        end = min(starts[j + 1] if j + 1 < len(starts) else len(trace.errors), start + max_delay)
+        end = min(starts[j + 1] if j + 1 < len(starts) else length, start + max_delay)
         hit = next((a for a in score.alerts if start <= a < end), None)
         score.delays.append(None if hit is None else hit - start)
         if hit is not None:
@@ -72,7 +75,7 @@ def score_stream(trace: SignalTrace, detector: str, alerts: Sequence[int], max_d
     unmatched = [a for a in score.alerts if a not in used]
     score.false_alarms = len(unmatched)
     for alert in unmatched:
-        cause = false_alarm_cause(alert, trace.drifts, score.delays, spec.drift_width, max_delay)
+        cause = false_alarm_cause(alert, trace.drifts, score.delays, trace.drift_width, max_delay)
         score.false_alarm_causes[cause] = score.false_alarm_causes.get(cause, 0) + 1
     return score
 

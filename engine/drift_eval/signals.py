@@ -46,6 +46,16 @@ class SignalTrace:
         """The stream's name."""
         return self.spec.name
 
+    @property
+    def n_units(self) -> int:
+        """Length in the scoring unit: events."""
+        return len(self.errors)
+
+    @property
+    def drift_width(self) -> int:
+        """Transition width of its gradual drifts, in events (1 for abrupt)."""
+        return self.spec.drift_width
+
 
 def signal_model(generator: str, seed: int) -> base.Classifier:
     """The online model whose errors form the signal."""

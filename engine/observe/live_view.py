@@ -1,7 +1,8 @@
 """A live terminal view (rich) of a running serve worker: throughput, batches, latency, DLQ, samples.
 
 With a learner beside it, the view adds what the learner reports: its progress and the standings of the
-champion and the challengers (:mod:`engine.observe.shadow_panel`).
+champion and the challengers (:mod:`engine.observe.shadow_panel`; a ranking learner:
+:mod:`engine.observe.ranking_panel`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from engine.observe.learn_scrape import LearnerSnapshot
+from engine.observe.ranking_panel import RankingBoard, render_ranking
 from engine.observe.scrape import MetricsSnapshot
 from engine.observe.shadow_board import ShadowBoard
 from engine.observe.shadow_panel import render_shadow
@@ -38,6 +40,7 @@ class LiveState:
     notes: list[str] = field(default_factory=list)
     shadow: ShadowBoard | None = None        # champion vs challengers, when a learner runs
     learner: LearnerSnapshot | None = None   # the learner's latest metrics
+    ranking: RankingBoard | None = None      # a ranking learner beside the worker (its own panel)
     summarize: Callable[[dict], tuple[str, str]] | None = None  # the plugin's (id, result) of a sample
     unit: str = "outputs"                     # what the throughput line counts
 
@@ -98,6 +101,8 @@ def render(state: LiveState, title: str = "streaminfer serve") -> Panel:
         parts.append(_learner_line(state.learner))
     if state.shadow is not None:
         parts.append(render_shadow(state.shadow))
+    if state.ranking is not None:
+        parts += ["", render_ranking(state.ranking, state.snapshots[-1].at if state.snapshots else None)]
     if state.notes:
         parts += ["", *state.notes[-3:]]
     return Panel(Group(*parts), title=title, border_style="cyan")

@@ -59,6 +59,11 @@ class FeedbackOptions:
         max_pending: Requests remembered while their ranking is owed; the oldest are forgotten beyond.
         chunk: Requests per produce call (paced runs use smaller chunks).
         start_ms: Request-time origin of the stream (None: RecsStream's fixed, deterministic default).
+        stream_rate: Requests per second of the stream's own clock (``request_time``); None: RecsStream's
+            default (50/s). Set it to ``rate`` and request times follow the wall clock from ``start_ms``.
+        request_id_prefix: Put before every request id: runs on the same seed and topics (the demo runs the
+            champion's own world every time) then never share an id, which the learner's join and this
+            simulator's matching both key on.
     """
 
     count: int = 10_000
@@ -73,6 +78,8 @@ class FeedbackOptions:
     max_pending: int = 100_000
     chunk: int = 200
     start_ms: int | None = None
+    stream_rate: float | None = None
+    request_id_prefix: str = ""
     requests_topic: str = "recs.requests"
     ranked_topic: str = "recs.ranked"
     feedback_topic: str = "recs.feedback"
@@ -126,10 +133,12 @@ class RequestSource:
     """
 
     def __init__(self, options: FeedbackOptions) -> None:
-        self._stream = RecsStream(seed=options.seed, drift=options.drift, start_ms=options.start_ms)
+        clock = {} if options.stream_rate is None else {"requests_per_second": options.stream_rate}
+        self._stream = RecsStream(seed=options.seed, drift=options.drift, start_ms=options.start_ms, **clock)
         self._count = options.count
         self._switch = options.count if options.drift_to is None else round(options.count * options.drift_at)
         self._drift_to = options.drift_to
+        self._prefix = options.request_id_prefix
         self.produced = 0
 
     def next_chunk(self, limit: int) -> tuple[list[dict[str, Any]], float]:
@@ -139,6 +148,9 @@ class RequestSource:
         end = self._switch if self.produced < self._switch else self._count
         n = max(0, min(limit, end - self.produced))
         requests = list(self._stream.requests(n))  # a list: set_drift must not touch a chunk in flight
+        if self._prefix:
+            for request in requests:
+                request["request_id"] = self._prefix + request["request_id"]
         self.produced += n
         return requests, self._stream.drift
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any, Final
 
 import numpy as np
@@ -15,6 +15,7 @@ from models.recs.population import DEVICE_MIX, HOUR_MS
 from models.recs.retrieval import CandidateSampler
 from models.recs.world import (
     DEFAULT_START_MS,
+    DriftLevels,
     RecsWorld,
     device_index,
     examination_probability,
@@ -53,12 +54,16 @@ class RecsStream:
         cold_item_share: Share of candidates outside the catalogue.
         click_window_ms: How long after an impression a click still counts; an
             impression without a click is reported when the window closes.
+        kinds: Which kinds of drift (``models.recs.world.DRIFT_KINDS``: ``taste``, ``cohort``,
+            ``popularity``) ``drift`` moves; the others stay at 0. None (the default) moves all
+            three, exactly as a stream without kinds.
     """
 
     def __init__(self, seed: int = 7, drift: float = 0.0, n_users: int = 5000, n_items: int = 8000,
                  candidates: tuple[int, int] = (20, 100), start_ms: int | None = None,
                  requests_per_second: float = 50.0, cold_user_share: float = 0.03,
-                 cold_item_share: float = 0.02, click_window_ms: int = 30_000) -> None:
+                 cold_item_share: float = 0.02, click_window_ms: int = 30_000,
+                 kinds: Collection[str] | None = None) -> None:
         lo, hi = candidates
         if not 1 <= lo <= hi <= 500:
             raise ValueError(f"candidates must satisfy 1 <= lo <= hi <= 500, got {candidates}")
@@ -72,6 +77,9 @@ class RecsStream:
         self._gap_ms = 1000.0 / requests_per_second
         self._cold_user_share = cold_user_share
         self._click_window_ms = int(click_window_ms)
+        self._kinds = None if kinds is None else tuple(sorted(set(kinds)))
+        if self._kinds is not None:
+            DriftLevels.of(0.0, self._kinds)  # unknown kinds fail here, not at the first block
         self.drift = 0.0
         self._block_index = 0
         self._block_start_ms = float(self._start_ms)  # float: no rounding drift across blocks
@@ -84,6 +92,15 @@ class RecsStream:
     def world(self) -> RecsWorld:
         """The world behind the stream (for analysis and tests)."""
         return self._world
+
+    @property
+    def drift_levels(self) -> DriftLevels:
+        """The current drift per kind (kinds this stream does not drift are at 0)."""
+        return DriftLevels.of(self.drift, self._kinds)
+
+    def _world_drift(self) -> float | DriftLevels:
+        # Without kinds the world gets the plain float, as it always did.
+        return self.drift if self._kinds is None else self.drift_levels
 
     def set_drift(self, drift: float) -> None:
         """Change the drift level of the requests not served yet.
@@ -148,9 +165,10 @@ class RecsStream:
         if n == 0:
             return []
         rng = np.random.default_rng([self.seed, int(hash_ids([request["request_id"]], salt=self.seed)[0])])
-        user = self._world.resolve_users([request["user_id"]], self.drift)
+        drift = self._world_drift()
+        user = self._world.resolve_users([request["user_id"]], drift)
         ids = np.asarray(ranked_item_ids, dtype=np.str_)
-        items = self._world.view_items(self._world.item_index(ids), self.drift, ids)
+        items = self._world.view_items(self._world.item_index(ids), drift, ids)
         context = request["context"]
         logit = self._world.relevance_logit(
             np.repeat(user.taste, n, axis=0), items, device_index([context["device"]] * n),
@@ -188,7 +206,7 @@ class RecsStream:
         """Block ``block`` of the stream at the current drift, and where the next block starts."""
         # Its own random source: regenerating a block (set_drift) repeats its clock and users.
         rng = np.random.default_rng([self.seed, self._start_ms, block])
-        world, drift, size = self._world, self.drift, BLOCK_SIZE
+        world, drift, size = self._world, self._world_drift(), BLOCK_SIZE
         arrival = start_ms + np.cumsum(rng.exponential(self._gap_ms, size))
         time_ms = arrival.astype(np.int64)
         number = block * size + np.arange(size)

@@ -136,3 +136,29 @@ class RecsPipeline(PipelinePlugin):
         from models.recs.drift_eval import drift_eval_traces
 
         return drift_eval_traces(quick=quick, seeds=seeds, workers=workers, cache=cache, say=say)
+
+    def demo_traffic(self, bootstrap: str, topics: tuple[str, str, str], count: int, rate: float, run_id: str,
+                     drift_to: float | None = None, drift_at: float = 0.5) -> Any:
+        """``streaminfer demo``'s users: a :class:`~models.recs.feedback_sim.FeedbackSimulator` (``.run()``
+        blocks; ``.report`` counts requests, rankings, impressions and clicks as they happen).
+
+        The champion's own world (seed 7, what ``build_model`` trains on) from now on at ``rate``, so the
+        requests are new ones and their times follow the wall clock; ids carry ``run_id``. Clicks land within 5 s (the stream's
+        30-s window, scaled) so a one-minute run judges most of its lists.
+
+        Args:
+            bootstrap: Kafka bootstrap servers.
+            topics: (requests, ranked, feedback) topics.
+            count: Requests; ``rate``: requests/s; ``drift_to`` from ``drift_at`` of the run on.
+        """
+        import time
+
+        from models.recs.feedback_sim import FeedbackOptions, FeedbackSimulator
+
+        requests, ranked, feedback = topics
+        return FeedbackSimulator(bootstrap, FeedbackOptions(
+            count=count, seed=7, rate=rate, drift_to=drift_to, drift_at=drift_at, click_window_s=5.0, wait_s=10.0,
+            deadline_s=count / max(rate, 1e-9) + 60.0, start_ms=int(time.time() * 1000),
+            stream_rate=rate, request_id_prefix=f"demo-{run_id}-", requests_topic=requests, ranked_topic=ranked,
+            feedback_topic=feedback))
+

@@ -13,10 +13,10 @@ from typing import Final
 import numpy as np
 
 from models.recs.population import N_CLUSTERS
-from models.recs.world import RecsWorld
+from models.recs.world import DriftLevels, RecsWorld
 
 POPULAR, CLUSTER, UNIFORM, COLD, COHORT = range(5)
-#: P(source) of a candidate slot at drift 0 (COHORT gets ``COHORT_SHARE * drift`` on top).
+#: P(source) of a candidate slot at drift 0 (COHORT gets ``COHORT_SHARE * cohort drift`` on top).
 SOURCE_MIX: Final[np.ndarray] = np.array([0.45, 0.30, 0.23, 0.02, 0.0])
 COHORT_SHARE: Final[float] = 0.15
 
@@ -47,7 +47,7 @@ class CandidateSampler:
         self._popular_cumulative = np.zeros(0)
         self._cohort_cumulative = np.zeros(0)
 
-    def _weights_for(self, drift: float) -> None:
+    def _weights_for(self, drift: DriftLevels) -> None:
         if self._drift == drift:
             return
         popularity = np.exp(self._world.log_popularity(drift))
@@ -57,22 +57,24 @@ class CandidateSampler:
         self._drift = drift
 
     def sample(self, rng: np.random.Generator, time_ms: np.ndarray, cluster: np.ndarray,
-               drift: float) -> tuple[np.ndarray, np.ndarray]:
+               drift: float | DriftLevels) -> tuple[np.ndarray, np.ndarray]:
         """Draw one candidate per slot.
 
         Args:
             rng: Random source.
             time_ms: Request time of each slot.
             cluster: Retrieval cluster of each slot's user.
-            drift: Drift level (moves popularity, opens the cohort).
+            drift: Drift level, a float or per kind (``popularity`` moves the popular source's weights,
+                ``cohort`` opens the cohort source).
 
         Returns:
             (catalogue index per slot, -1 for a never-seen item; source per slot).
         """
-        self._weights_for(drift)
+        levels = DriftLevels.of(drift)
+        self._weights_for(levels)
         n_slots = len(time_ms)
         mix = self._mix.copy()
-        mix[COHORT] = COHORT_SHARE * drift
+        mix[COHORT] = COHORT_SHARE * levels.cohort
         source = rng.choice(len(mix), size=n_slots, p=mix / mix.sum())
         uniform = rng.random(n_slots)
         available = np.maximum(np.searchsorted(self._created, time_ms, side="right"), 1)

@@ -11,7 +11,7 @@ logit P(relevant) = base(surface) + taste_weight(surface) * <user taste, item ta
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +44,43 @@ POSITION_BIAS_EXPONENT = 0.8  # P(examine | position p) = p ** -exponent
 # log-popularity rises (enough to put it among the head items).
 TASTE_SHIFT_AT_FULL_DRIFT = 0.6
 COHORT_POPULARITY_BOOST = 7.0
+
+#: What drift moves, one knob each: users' tastes, the new-item cohort (its popularity and its share of
+#: candidates), the popularity ranks of the regular catalogue. A plain ``drift`` moves all three at once.
+DRIFT_KINDS = ("taste", "cohort", "popularity")
+
+
+@dataclass(frozen=True)
+class DriftLevels:
+    """One drift level in [0, 1] per kind (see :data:`DRIFT_KINDS`).
+
+    Every method of :class:`RecsWorld` that takes a ``drift`` takes a float (all kinds at that level,
+    exactly as before kinds existed) or one of these.
+    """
+
+    taste: float = 0.0
+    cohort: float = 0.0
+    popularity: float = 0.0
+
+    @classmethod
+    def of(cls, drift: float | DriftLevels, kinds: Collection[str] | None = None) -> DriftLevels:
+        """``drift`` as levels; with ``kinds``, the kinds not named stay at 0.
+
+        Raises:
+            ValueError: If a kind is unknown or a level is outside [0, 1].
+        """
+        if isinstance(drift, DriftLevels):
+            levels = drift
+        else:
+            levels = cls(float(drift), float(drift), float(drift))
+        if kinds is not None:
+            unknown = sorted(set(kinds) - set(DRIFT_KINDS))
+            if unknown:
+                raise ValueError(f"unknown drift kinds {unknown}; known: {', '.join(DRIFT_KINDS)}")
+            levels = cls(*(getattr(levels, kind) if kind in kinds else 0.0 for kind in DRIFT_KINDS))
+        if not all(0.0 <= getattr(levels, kind) <= 1.0 for kind in DRIFT_KINDS):
+            raise ValueError(f"drift levels must be in [0, 1], got {levels}")
+        return levels
 
 
 @dataclass(frozen=True)
@@ -122,19 +159,21 @@ class RecsWorld:
         """Size of the ordinary catalogue (items outside the drift cohort)."""
         return self.items.n_regular
 
-    def user_taste(self, index: np.ndarray, drift: float) -> np.ndarray:
-        """True tastes [n, D] of known users (by index) at a drift level."""
-        shift = TASTE_SHIFT_AT_FULL_DRIFT * drift
+    def user_taste(self, index: np.ndarray, drift: float | DriftLevels) -> np.ndarray:
+        """True tastes [n, D] of known users (by index) at a drift level (its ``taste`` kind)."""
+        shift = TASTE_SHIFT_AT_FULL_DRIFT * DriftLevels.of(drift).taste
         return (1 - shift) * self.users.taste[index] + shift * self.users.shifted_taste[index]
 
-    def log_popularity(self, drift: float) -> np.ndarray:
-        """Log-popularity of every item at a drift level: shocked ranks, a rising cohort."""
-        items = self.items
-        mixed = (1 - drift) * items.log_popularity + drift * items.shocked_log_popularity
-        mixed[items.n_regular:] += drift * COHORT_POPULARITY_BOOST
+    def log_popularity(self, drift: float | DriftLevels) -> np.ndarray:
+        """Log-popularity of every item at a drift level: shocked ranks (``popularity``), a rising cohort
+        (``cohort``)."""
+        items, levels = self.items, DriftLevels.of(drift)
+        shock = levels.popularity
+        mixed = (1 - shock) * items.log_popularity + shock * items.shocked_log_popularity
+        mixed[items.n_regular:] += levels.cohort * COHORT_POPULARITY_BOOST
         return mixed
 
-    def resolve_users(self, ids: Sequence[str] | np.ndarray, drift: float) -> UserView:
+    def resolve_users(self, ids: Sequence[str] | np.ndarray, drift: float | DriftLevels) -> UserView:
         """Properties of users by id; an unknown id gets stable ones derived from its hash."""
         index = _indices(ids, "u", len(self.users))
         known = index >= 0
@@ -155,12 +194,13 @@ class RecsWorld:
         """Catalogue index of each item id, -1 for an id outside the catalogue."""
         return _indices(ids, "i", len(self.items))
 
-    def view_items(self, index: np.ndarray, drift: float, ids: Sequence[str] | np.ndarray | None = None) -> ItemView:
+    def view_items(self, index: np.ndarray, drift: float | DriftLevels,
+                   ids: Sequence[str] | np.ndarray | None = None) -> ItemView:
         """Properties of items at a drift level.
 
         Args:
             index: Catalogue indices; -1 marks an item outside the catalogue.
-            drift: Drift level.
+            drift: Drift level (a float, or per kind).
             ids: The ids, needed only when some index is -1 (their properties come
                 from the id's hash, so they are the same every time).
         """

@@ -28,6 +28,7 @@ from engine.learn.metrics import binary_log_losses
 from engine.learn.monitor import DriftMonitor, FeatureDriftBank
 from engine.learn.positions import Positions
 from engine.learn.ranking.join import JoinedList, RankedFeedbackJoin, ranked_half
+from engine.learn.ranking.position_bias import ExaminationCurve
 from engine.learn.ranking.metrics import CatalogMix, RankingMetrics, TimedRankingMetrics, list_metrics
 from engine.learn.ranking.settings import RankingLearnSettings
 from engine.learn.ranking.shadow import ShadowRankers
@@ -93,6 +94,7 @@ class ChampionStanding:
     rolling: RankingMetrics
     timed: dict[str, TimedRankingMetrics]
     catalog: CatalogMix
+    curve: ExaminationCurve
     judged: int = 0
 
 
@@ -136,7 +138,8 @@ class RankingCore:
         self.champion = ChampionStanding(
             RankingMetrics(self.k, r.window),
             {f"{span:g}s": TimedRankingMetrics(self.k, span) for span in r.time_windows_s},
-            CatalogMix(r.window, int(r.new_item_age_s * 1000), r.max_items_tracked))
+            CatalogMix(r.window, int(r.new_item_age_s * 1000), r.max_items_tracked),
+            ExaminationCurve(r.max_position, r.position_window))
         self.shadow = ShadowRankers(settings.shadow, self.k, r.window) if settings.shadow.enabled else None
         self.positions = Positions()
         self._findings = FindingAlerts(alerts, metrics, settings.alerts.clock, settings.concept_drift.confirm_ratio)
@@ -269,15 +272,19 @@ class RankingCore:
             if not joined.learn_only:
                 self._judge_champion(joined, probas)
             if self.shadow is not None and joined.request is not None:
-                self.shadow.process(joined, probas)
+                self.shadow.process(joined, probas, self.champion.curve.theta)
                 if self.shadow.due():
                     self._compare()
 
     def _champion_probas(self, joined: JoinedList) -> np.ndarray:
+        """The champion's click probability per shown item: P(relevant) from its score times the estimated
+        examination propensity of the slot (position-based click model). An item shown but not ranked
+        (the client added it) gets the lowest probability."""
         scores = dict(zip(joined.ranked.items, joined.ranked.scores))
         raw = np.array([scores.get(item, np.nan) for item in joined.shown], float)
-        probas = self.learning.score_to_probability(np.nan_to_num(raw, nan=-30.0))
-        return np.clip(probas, 1e-6, 1 - 1e-6)
+        relevance = np.where(np.isnan(raw), 0.0, self.learning.score_to_probability(np.nan_to_num(raw, nan=0.0)))
+        slots = [p for p, _, _ in joined.shown.values()]
+        return np.clip(relevance * self.champion.curve.at(slots), 1e-6, 1 - 1e-6)
 
     def _judge_champion(self, joined: JoinedList, probas: np.ndarray) -> None:
         champion = self.champion
@@ -290,8 +297,7 @@ class RankingCore:
             window.update(positions, clicked, probas, feedback_time)
         champion.judged += 1
         self.metrics.joined(joined.order if joined.complete else "partial")
-        if self.shadow is not None:
-            self.shadow.observe_feedback(joined)
+        champion.curve.observe(list(joined.shown), positions.tolist(), clicked.tolist())
         loss = float(binary_log_losses(clicked.astype(np.int64), probas).mean())
         signals = {ctr_signal(self.k): figures["ctr"], LOSS_SIGNAL: loss}
         for signal, monitor in self.detectors.concept.items():

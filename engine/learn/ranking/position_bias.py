@@ -235,3 +235,35 @@ def rank_correlation(scores_a: Sequence[float] | np.ndarray, scores_b: Sequence[
     if ties_a == 0 or ties_b == 0:
         return None
     return concordance / math.sqrt(ties_a * ties_b)
+
+
+class ExaminationCurve:
+    """The learner's current estimate of the slots' examination propensities, refitted as feedback comes.
+
+    Used twice: the champion's click probability of an impression is its P(relevant) times the
+    propensity of the slot it was shown in, and the challengers' IPS estimates re-weight clicks by it.
+
+    Args:
+        max_position: Slots estimated separately (later ones share the last).
+        window_impressions: Impressions the fit uses (the most recent).
+        refit_every: Judged lists between two fits (a fit costs tens of ms).
+    """
+
+    def __init__(self, max_position: int, window_impressions: int, refit_every: int = 200) -> None:
+        self.estimator = PositionBiasEstimator(max_position, window_impressions)
+        self.theta = np.ones(max_position)
+        self.refit_every = refit_every
+        self._since_fit = 0
+
+    def observe(self, items: Sequence[str], positions: Sequence[int], clicked: Sequence[bool]) -> None:
+        """One judged list's impressions."""
+        self.estimator.update(items, positions, clicked)
+        self._since_fit += 1
+        if self._since_fit >= self.refit_every:
+            self.theta = self.estimator.estimate()
+            self._since_fit = 0
+
+    def at(self, positions: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Propensity of each 1-based slot."""
+        index = np.minimum(np.asarray(positions, np.int64), len(self.theta)) - 1
+        return self.theta[np.maximum(index, 0)]

@@ -32,6 +32,9 @@ class RankingMetricSettings(_Section):
     new_item_age_s: float = Field(3600.0, gt=0, description="An item first seen less than this long ago is 'new'.")
     max_items_tracked: int = Field(200_000, ge=1000, description="Items whose first sighting and popularity are "
                                                                  "remembered (least recently seen forgotten first).")
+    position_window: int = Field(200_000, ge=1000, description="Impressions the slots' examination curve is "
+                                                               "estimated from (EM, position-based click model).")
+    max_position: int = Field(50, ge=2, le=500, description="Slots beyond this share one propensity.")
 
     @field_validator("time_windows_s")
     @classmethod
@@ -126,9 +129,6 @@ class RankingShadowSettings(_Section):
         "ips_ctr", description="Position-debiased estimate compared: ips_ctr (lower bound), ips_ctr_adj "
                                "(coverage-adjusted), ips_dcg.")
     margin: float = Field(0.05, ge=0.0, description="Relative margin: challenger ≥ (1 + margin) × champion wins.")
-    position_window: int = Field(200_000, ge=1000, description="Impressions the position-bias curve is "
-                                                               "estimated from.")
-    max_position: int = Field(50, ge=2, le=500, description="Positions beyond this share one propensity.")
     publish_records: bool = Field(True, description="Publish each comparison to the shadow topic.")
 
 

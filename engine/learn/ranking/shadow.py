@@ -29,7 +29,6 @@ from engine.learn.metrics import RollingBinaryMetrics
 from engine.learn.ranking.join import JoinedList
 from engine.learn.ranking.learners import ShadowRanker, build_ranker
 from engine.learn.ranking.position_bias import (
-    PositionBiasEstimator,
     ips_clicks_at_k,
     ips_dcg_at_k,
     overlap_at_k,
@@ -37,7 +36,6 @@ from engine.learn.ranking.position_bias import (
 )
 from engine.learn.ranking.settings import RankingShadowSettings
 
-_REESTIMATE_EVERY = 200  # joined lists between two fits of the position curve (a fit is ~tens of ms)
 
 
 class RollingMean:
@@ -135,24 +133,15 @@ class ShadowRankers:
         self.standings = {m.name: ShadowStanding(window, window * k) for m in self.models}
         self.champion = ShadowStanding(window, window * k)
         self.clicks = RollingMean(window)
-        self.positions = PositionBiasEstimator(settings.max_position, settings.position_window)
-        self.theta = np.ones(settings.max_position)
-        self._since_fit = 0
+        self.theta = np.ones(2)  # the learner's examination curve, as of the last list processed
         self._since_comparison = 0
         self.comparisons = 0
 
-    def observe_feedback(self, joined: JoinedList) -> None:
-        """Every judged list (sampled or not for the challengers) informs the position curve."""
-        items = list(joined.shown)
-        self.positions.update(items, [joined.shown[i][0] for i in items], [joined.shown[i][1] for i in items])
-        self._since_fit += 1
-        if self._since_fit >= _REESTIMATE_EVERY:
-            self.theta = self.positions.estimate()
-            self._since_fit = 0
-
-    def process(self, joined: JoinedList, champion_probas: np.ndarray) -> dict[str, dict[str, Any]]:
+    def process(self, joined: JoinedList, champion_probas: np.ndarray, theta: np.ndarray) -> dict[str, dict[str, Any]]:
         """Score the request's candidates with every challenger, judge them against the champion on the
-        same request, then learn its feedback. Returns per model its figures for this request."""
+        same request (``theta``: the slots' examination propensities), then learn its feedback. Returns
+        per model its figures for this request."""
+        self.theta = theta
         request = joined.request or {}
         user = str(request.get("user", ""))
         context = request.get("categorical") or {}
@@ -216,7 +205,7 @@ class ShadowRankers:
         return self._since_comparison >= self.settings.compare_every
 
     def snapshot(self) -> dict[str, Any]:
-        """Every model's figures, the champion's included, and the position curve."""
+        """Every model's figures, the champion's included, and the examination curve they were judged with."""
         k = self.k
         return {"requests": self.champion.ips_ctr.n, "clicks": int(self.clicks.total),
                 "champion": self.champion.snapshot(k),

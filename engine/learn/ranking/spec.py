@@ -17,7 +17,7 @@ import numpy as np
 
 
 def logistic(scores: np.ndarray) -> np.ndarray:
-    """Scores that are logits → click probabilities."""
+    """Scores that are logits → probabilities."""
     return 1.0 / (1.0 + np.exp(-np.clip(scores, -30.0, 30.0)))
 
 
@@ -34,7 +34,9 @@ class RankingLearning:
             challengers see them as ``ctx_<name>`` features).
         context_features: A decoded request → ``{name: value}`` over ``context_names``.
         categorical_context: A decoded request → ``{name: category}`` (challengers one-hot them).
-        score_to_probability: The model's scores → click probabilities (per-impression AUC and log loss).
+        score_to_probability: The model's scores → P(relevant if examined); the learner multiplies it by the
+            slot's estimated examination propensity for the click probability (per-impression AUC, log loss).
+            Default: the scores are logits.
         request_id, user_id, candidates, items: Field names in the records.
     """
 
@@ -54,3 +56,8 @@ class RankingLearning:
         from engine.learn.ranking.settings import RankingLearnSettings
 
         return RankingLearnSettings
+
+
+def probability(scores: np.ndarray) -> np.ndarray:
+    """Scores that already are probabilities (a model ending in a sigmoid), clipped to [0, 1]."""
+    return np.clip(scores, 0.0, 1.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engine.learn.ranking.spec import RankingLearning
+from engine.learn.ranking.spec import RankingLearning, probability
 from models.recs.constants import DEVICES, SURFACES
 
 #: Numeric context features per request (feature drift watches each; challengers see them too).
@@ -37,5 +37,6 @@ def categorical_context(request: dict[str, Any]) -> dict[str, str]:
 
 def recs_learning() -> RankingLearning:
     """The recs pipeline's learning side."""
+    # The served ranker ends in a sigmoid: its score is P(relevant), not a logit (models/recs/ranker.py).
     return RankingLearning(context_names=CONTEXT_NAMES, context_features=context_features,
-                           categorical_context=categorical_context)
+                           categorical_context=categorical_context, score_to_probability=probability)

@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 
 from models.recs.generator import RecsStream
-from models.recs.world import device_index, surface_index
+from models.recs.world import device_index, sigmoid, surface_index
 
 NOW = 1_800_000_000_000
 
@@ -32,7 +32,7 @@ class OracleChampion:
         self._rng = np.random.default_rng(seed)
 
     def rank(self, request: dict[str, Any], k: int = 10) -> tuple[list[str], list[float]]:
-        """The top-k item ids and their scores (logits) for one request."""
+        """The top-k item ids and their scores — P(relevant), as the served ranker's — for one request."""
         ids = list(dict.fromkeys(request["candidates"]))
         world, context, n = self.world, request["context"], len(ids)
         user = world.resolve_users([request["user_id"]], 0.0)
@@ -42,7 +42,7 @@ class OracleChampion:
                                       surface_index([context["surface"]] * n), np.full(n, context["hour"]))
         logit = logit + self._rng.normal(0.0, self.noise, n)
         order = np.argsort(-logit, kind="stable")[: request.get("k", k)]
-        return [ids[j] for j in order], [float(logit[j]) for j in order]
+        return [ids[j] for j in order], [float(sigmoid(logit[j])) for j in order]
 
 
 def ranked_value(request: dict[str, Any], items: Sequence[str], scores: Sequence[float], version: str = "1",
