@@ -291,6 +291,7 @@ class RawTrace:
     loss: np.ndarray
     impressions: np.ndarray  # int64 per request
     levels: np.ndarray  # drift level per request
+    new_items: np.ndarray  # share of the request's candidates the learner would call new (feature drift)
 
 
 Scorer = Callable[[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray], np.ndarray]
@@ -317,7 +318,12 @@ def rank_and_feedback(stream: RecsStream, scorer: Scorer, requests: list[dict[st
     ks = np.minimum(np.fromiter((r.get("k", DEFAULT_K) for r in requests), np.int64, len(requests)), SHOWN_K)
     rows, kept = top_k_per_request(scores, offsets, ks)
     clicked = simulate_clicks(stream, requests, item_ids[rows].tolist(), kept).astype(np.float64)
-    p = np.clip(to_probability(scores[rows]), 1e-7, 1 - 1e-7)
+    # The learner's click probability: P(relevant) times the slot's examination propensity (it estimates the
+    # curve from feedback — within 15 % of the world's, tests/unit/test_learn_position_bias.py; the world's
+    # own curve stands in for that estimate here).
+    slots = np.concatenate([np.arange(1, n + 1) for n in kept.tolist()]) if len(kept) else np.zeros(0, np.int64)
+    examination = examination_probability(slots) / examination_probability(np.array([1]))[0]
+    p = np.clip(to_probability(scores[rows]) * examination, 1e-7, 1 - 1e-7)
     row_loss = -(clicked * np.log(p) + (1 - clicked) * np.log1p(-p))
     request_of_row = np.repeat(np.arange(len(requests)), kept)
     shown = np.maximum(kept, 1)
@@ -335,8 +341,9 @@ def make_raw_trace(spec: RecsDriftSpec, scorer: Scorer, world: EvalWorld = EvalW
     stream = RecsStream(world.seed, n_users=world.n_users, n_items=world.n_items,
                         start_ms=stream_start_ms(spec.seed), kinds=kinds)
     n = spec.n_requests
-    ctr, loss, levels = np.zeros(n), np.zeros(n), np.zeros(n)
+    ctr, loss, levels, new_items = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
     impressions = np.zeros(n, np.int64)
+    catalog = warmed_catalog(stream, stream_start_ms(spec.seed))
     for start, stop in spec.chunks():
         level = spec.level(start, stop)
         stream.set_drift(level)
@@ -345,8 +352,30 @@ def make_raw_trace(spec: RecsDriftSpec, scorer: Scorer, world: EvalWorld = EvalW
             request["request_id"] = f"{spec.name}-{start + offset}"
         ctr[start:stop], loss[start:stop], impressions[start:stop] = rank_and_feedback(
             stream, scorer, requests, to_probability)
+        for offset, request in enumerate(requests):  # the learner's item-mix feature, as it computes it
+            candidates, time_ms = request["candidates"], request["request_time"]
+            new_items[start + offset] = catalog.request_features(candidates, time_ms)["new_item_share"]
+            catalog.observe_candidates(candidates, time_ms)
         levels[start:stop] = level
-    return RawTrace(spec, ctr, loss, impressions, levels)
+    return RawTrace(spec, ctr, loss, impressions, levels, new_items)
+
+
+def warmed_catalog(stream: RecsStream, start_ms: int) -> Any:
+    """The learner's :class:`~engine.learn.ranking.metrics.CatalogMix`, as if it had run for a day before the
+    stream: every item created before the stream's start already seen, and its warm-up long over."""
+    from engine.learn.ranking.metrics import CatalogMix
+    from engine.learn.ranking.settings import RankingLearnSettings
+    from engine.learn.settings import load_learn_settings
+
+    ranking = load_learn_settings("recs", settings_cls=RankingLearnSettings).ranking
+    age_ms = int(ranking.new_item_age_s * 1000)
+    catalog = CatalogMix(1000, age_ms, ranking.max_items_tracked)
+    day_before = start_ms - 86_400_000
+    catalog.observe_candidates([], day_before)  # starts (and ends) the warm-up a day ago
+    items = stream.world.items
+    existing = stream.world.item_ids[: items.n_regular][items.created_ms[: items.n_regular] < start_ms]
+    catalog.observe_candidates([str(i) for i in existing], day_before + age_ms)
+    return catalog
 
 
 def to_step_trace(raw: RawTrace) -> Any:
@@ -370,7 +399,7 @@ def to_step_trace(raw: RawTrace) -> Any:
         # A linear ramp has no leading tail: nothing before its start is "early" (StepTrace.drift_width).
         width = max(1, drifts[0].centre - drifts[0].start)
     return StepTrace(TraceSpec(spec.generator, spec.kind, spec.seed, spec.name),
-                     {"ctr": raw.ctr, "loss": raw.loss}, clock, total, drifts, width)
+                     {"ctr": raw.ctr, "loss": raw.loss, "new_items": raw.new_items}, clock, total, drifts, width)
 
 
 _WORKER_SCORER: Any = None
@@ -404,7 +433,10 @@ def code_digest() -> str:
     digest = hashlib.sha256()
     package = Path(__file__).resolve().parent
     mapping = inspect.getsourcefile(recs_learning().score_to_probability)
-    for path in [package / name for name in TRACE_SOURCES] + ([Path(mapping)] if mapping else []):
+    # The item-mix feature is the learner's own CatalogMix, with the recs learner's settings.
+    learner = [package.parents[1] / "engine" / "learn" / "ranking" / "metrics.py",
+               package.parents[1] / "compose" / "pipelines" / "recs.learn.yaml"]
+    for path in [package / name for name in TRACE_SOURCES] + ([Path(mapping)] if mapping else []) + learner:
         digest.update(str(path.relative_to(path.parents[1])).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
@@ -452,13 +484,16 @@ def make_traces(specs: Sequence[RecsDriftSpec], champion: Champion, workers: int
 # -- what the plugin hook returns -------------------------------------------------------------------------
 
 def default_watches() -> list[tuple[str, Any]]:
-    """(signal, detector) pairs of the recs learner's concept drift: CTR with ``ctr_detector`` (a drop),
-    log loss with ``loss_detector`` (a rise), as configured for the recs learner."""
+    """(signal, detector) pairs of the recs learner's drift detectors, as configured for it: CTR with
+    ``ctr_detector`` (a drop), log loss with ``loss_detector`` (a rise), and the item-mix feature
+    ``new_item_share`` of the candidates with the feature-drift detector (what sees a new cohort)."""
     from engine.learn.ranking.settings import RankingLearnSettings
     from engine.learn.settings import load_learn_settings
 
-    concept = load_learn_settings("recs", settings_cls=RankingLearnSettings).concept_drift
-    return [("ctr", concept.ctr_detector), ("loss", concept.loss_detector)]
+    settings = load_learn_settings("recs", settings_cls=RankingLearnSettings)
+    concept = settings.concept_drift
+    return [("ctr", concept.ctr_detector), ("loss", concept.loss_detector),
+            ("new_items", settings.feature_drift.detector)]
 
 
 def drift_eval_traces(quick: bool, seeds: int | None = None, workers: int = 2, cache: Any = None,

@@ -156,7 +156,15 @@ def test_the_ctr_signal_drops_after_an_abrupt_taste_shift() -> None:
     assert trace.clock[0] == 0 and trace.n_units == raw.impressions.sum()
     drift = trace.drifts[0]
     assert drift.start == drift.centre == int(raw.impressions[:1024].sum()) == trace.undrifted_units
-    assert set(trace.signals) == {"ctr", "loss"}
+    assert set(trace.signals) == {"ctr", "loss", "new_items"}
+
+
+def test_a_new_cohort_raises_the_share_of_new_candidates_and_a_taste_shift_does_not() -> None:
+    world = EvalWorld(5, **SIZES)
+    cohort = make_raw_trace(RecsDriftSpec("cohort", "abrupt", 2, pre=1024, post=768), _drift0_oracle(5), world)
+    taste = make_raw_trace(RecsDriftSpec("taste", "abrupt", 2, pre=1024, post=768), _drift0_oracle(5), world)
+    assert cohort.new_items[1024:].mean() > 3 * cohort.new_items[512:1024].mean() + 0.01
+    assert taste.new_items[1024:].mean() < 2 * taste.new_items[512:1024].mean() + 0.01
 
 
 def test_a_null_stream_keeps_its_ctr() -> None:
