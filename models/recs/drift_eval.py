@@ -493,7 +493,8 @@ def default_watches() -> list[tuple[str, Any]]:
     settings = load_learn_settings("recs", settings_cls=RankingLearnSettings)
     concept = settings.concept_drift
     return [("ctr", concept.ctr_detector), ("loss", concept.loss_detector),
-            ("new_items", settings.feature_drift.detector)]
+            ("new_items", settings.feature_drift.detector.model_copy(
+                update={"direction": "increase"} if "new_item_share" in settings.feature_drift.increase_only else {}))]
 
 
 def drift_eval_traces(quick: bool, seeds: int | None = None, workers: int = 2, cache: Any = None,

@@ -188,3 +188,10 @@ def test_challengers_see_only_their_sub_sample_of_the_joined_users():
     seen = core.shadow.snapshot()["requests"]
     expected = sum(core.shadow_sampler.keep(user.encode()) for user, _ in ranked)
     assert seen == expected and 40 < seen < 160
+
+
+def test_a_falling_share_of_new_items_does_not_alert():
+    core, _, _ = recs_memory_core(**NO_SHADOW)
+    monitors = core.detectors.features.monitors
+    assert monitors["new_item_share"].direction == "increase"
+    assert monitors["device_ios"].direction == "both"

@@ -71,7 +71,12 @@ class RankingDetectors:
         confirmers = {signal: ChangeConfirmer(c.confirm_requests, c.confirm_ratio,
                                               "decrease" if monitor.direction == "decrease" else "increase")
                       for signal, monitor in concept.items()} if c.confirm_requests else {}
-        return cls(features=FeatureDriftBank(feature_names, f.detector, f.ignore) if f.enabled else None,
+        bank = FeatureDriftBank(feature_names, f.detector, f.ignore) if f.enabled else None
+        if bank is not None:
+            rising = f.detector.model_copy(update={"direction": "increase"})
+            for name in set(f.increase_only) & set(bank.monitors):
+                bank.monitors[name] = DriftMonitor(name, rising)
+        return cls(features=bank,
                    prediction=DriftMonitor(PREDICTION_SIGNAL, p.detector) if p.enabled else None,
                    concept=concept, confirmers=confirmers)
 
