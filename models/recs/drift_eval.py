@@ -526,7 +526,9 @@ def drift_eval_traces(quick: bool, seeds: int | None = None, workers: int = 2, c
                      "weights_sha256": champion.weights_digest,
                      "from_cache": champion.from_cache, "test": champion.metrics.get("test")},
         "signals": {"ctr": "clicks / impressions in the first 10 positions, per request (drop = drift)",
-                    "loss": "mean per-impression log loss, p = score_to_probability(score) (rise = drift)"},
+                    "loss": "mean per-impression log loss, p = score_to_probability(score) x the slot's "
+                            "examination (rise = drift)",
+                    "new_items": "share of the request's candidates the learner's CatalogMix calls new (rise)"},
         "streams": "RecsStream(seed 7, start shifted per evaluation seed, kinds=(drift kind,)): drift 0 → 1 "
                    "at `pre` (abrupt) or ramped linearly over `width` requests (gradual)",
     }
