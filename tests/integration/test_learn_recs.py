@@ -162,6 +162,9 @@ def test_kill_9_restores_the_recs_learner_and_a_tampered_blob_is_refused(kafka_b
                                                           component="shadow") == -1)
         assert third.value("streaminfer_learn_state_restored", component="detectors") == 1
         assert "HMAC-SHA256 mismatch" in (tmp_path / "third.log").read_text()
+        feed(50)
+        third.wait_for("learning from scratch", lambda: learned(third) >= 50, timeout=120)
+        assert learned(third) == 50, "the refused challengers start fresh (and the learner keeps running)"
         assert third.stop() == 0
     finally:
         _stop_all(learners)
