@@ -58,13 +58,18 @@ def test_feedback_before_and_after_rankings_join_and_challengers_compare(kafka_b
         learner = _start(pipeline, tmp_path, "learner", learners)
         learner.wait_for("the readers", lambda: learner.value("streaminfer_learn_state_restored",
                                                               component="shadow") is not None)
+        first = [(u, v) for u, v in feedback if orjson.loads(v)["request_id"] in early]
         feeder.produce(topics.requests, requests)
-        feeder.produce(topics.feedback, [(u, v) for u, v in feedback if orjson.loads(v)["request_id"] in early])
+        feeder.produce(topics.feedback, first)
         feeder.flush()
-        learner.wait_for("early feedback in the join",
-                         lambda: (learner.value("streaminfer_learn_records_total", stream="labels") or 0) > 0)
+        # Every early feedback record must be in the join before the first ranking is even produced.
+        learner.wait_for("all early feedback in the join", lambda: (learner.value(
+            "streaminfer_learn_records_total", stream="labels") or 0) >= len(first), timeout=120)
         feeder.produce(topics.ranked, ranked)
         feeder.flush()
+        # ...and every ranking before the rest of the feedback (the two readers run independently).
+        learner.wait_for("all rankings in the join", lambda: (learner.value(
+            "streaminfer_learn_records_total", stream="outputs") or 0) >= len(ranked), timeout=120)
         feeder.produce(topics.feedback, [(u, v) for u, v in feedback if orjson.loads(v)["request_id"] not in early])
         feeder.flush()
         learner.wait_for("300 judged lists", lambda: _joined(learner) >= 300, timeout=120)
