@@ -220,12 +220,18 @@ class ScoreLabelJoin:
 
     def rebuild_index(self) -> None:
         """Rebuild the expiry index from the store (after a changelog recovery)."""
-        entries = []
-        for key, raw in self.store.items():
-            try:
-                entries.append((int(orjson.loads(raw)["at"]), bytes(key)))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-        entries.sort()
-        self._index = deque(entries)
+        self._index = expiry_index(self.store)
         self._indexed = True
+
+
+def expiry_index(store: JoinStore) -> deque[tuple[int, bytes]]:
+    """``(created_ms, key)`` of every entry of ``store`` (its ``"at"`` field), oldest first; unreadable
+    entries are left out. Shared by every join kept in a :class:`JoinStore`."""
+    entries = []
+    for key, raw in store.items():
+        try:
+            entries.append((int(orjson.loads(raw)["at"]), bytes(key)))
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            continue
+    entries.sort()
+    return deque(entries)

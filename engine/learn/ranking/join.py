@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from engine.learn.join import JoinStore
+from engine.learn.join import JoinStore, expiry_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,14 +238,7 @@ class RankedFeedbackJoin:
 
     def rebuild_index(self) -> None:
         """Rebuild the expiry index from the store (after a changelog recovery)."""
-        entries = []
-        for key, raw in self.store.items():
-            try:
-                entries.append((int(orjson.loads(raw)["at"]), bytes(key)))
-            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
-        entries.sort()
-        self._index = deque(entries)
+        self._index = expiry_index(self.store)
         self._indexed = True
 
 
