@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,6 +12,9 @@ from engine.learn.spec import EventLearning
 from engine.pipeline.contract import LabelJoin, ModelInputs, OutputStamp, PipelinePlugin, Source
 from models.fraud.features import FEATURE_NAMES, FraudFeatures
 from models.fraud.scores import ScoreEncoder
+
+if TYPE_CHECKING:
+    from models.build_cache import ModelBuild
 
 
 #: How the learner's metrics label fraud's input and output streams (dashboards and tests rely on them).
@@ -77,6 +80,14 @@ class FraudPipeline(PipelinePlugin):
         from models.fraud.export import build_fraud_model
 
         return build_fraud_model(repository, force=force)
+
+    def retrain(self, repository: Path, events: list[dict[str, Any]], labels: list[dict[str, Any]], *,
+                provenance: dict[str, Any] | None = None) -> ModelBuild:
+        """Train version N+1 from transactions joined with their labels (``streaminfer`` reads them back
+        from Kafka, see :mod:`engine.lifecycle.retrain`), warm-started from the newest version."""
+        from models.fraud.retrain import retrain_fraud_model
+
+        return retrain_fraud_model(repository, events, labels, provenance=provenance)
 
     def describe_metrics(self, metrics: dict[str, Any]) -> list[str]:
         """ROC and PR AUC on the held-out split and on fresh drifted streams."""

@@ -117,6 +117,15 @@ class RecsPipeline(PipelinePlugin):
 
         return build_recs_model(repository, force=force)
 
+    def retrain(self, repository: Path, events: list[dict[str, Any]], labels: list[dict[str, Any]], *,
+                provenance: dict[str, Any] | None = None) -> Any:
+        """Train version N+1 from requests joined with the feedback on their shown items (read back from
+        Kafka, see :mod:`engine.lifecycle.retrain`); a ``ModelBuild``. Trains from scratch, see
+        :mod:`models.recs.retrain`."""
+        from models.recs.retrain import retrain_recs_model
+
+        return retrain_recs_model(repository, events, labels, provenance=provenance)
+
     def describe_metrics(self, metrics: dict[str, Any]) -> list[str]:
         """NDCG@10 and HR@10 of the model next to the popularity baseline."""
         lines = []

@@ -83,12 +83,15 @@ def test_triton_outage_mid_stream(pipeline, stack, use_case) -> None:
     p = pipeline("outage", use_case=use_case)
     watch = p.watch()
     triton = stack.triton
-    count, rate = p.use_case.scaled(10_000, 800)
+    count, rate = p.use_case.scaled(14_000, 800)
+    # The worker is up before input starts: a slow start on a busy box must not eat the time in which
+    # the outage has to land (input flows for ~17 s; the outage starts after ~300 outputs).
+    worker = p.start_worker("0")
+    worker.wait_for_assignment(timeout_s=60)
     with BackgroundProducer(p, count=count, seed=22, rate=rate) as producer:
-        worker = p.start_worker("0")
-        worker.wait_for_assignment(timeout_s=60)
         first = int(300 * p.use_case.speed)
         assert watch.scores.wait_for(first, timeout_s=60) >= first, p.logs()
+        assert producer.running(), "the outage must start while input is still arriving"
         assert triton.process.stop(grace_s=10)
         try:
             time.sleep(4.0)  # events keep arriving while Triton is down
