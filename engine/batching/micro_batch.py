@@ -13,6 +13,47 @@ from engine.pipeline.contract import ModelInputs
 
 
 @dataclass(slots=True, eq=False)
+class BatchPart:
+    """One Triton request of a batch: some of its events, scored by one model version.
+
+    A batch without a rollout has one part (every event, the champion). During a rollout the events
+    are split by entity key: a champion part, a candidate part, and a mirror part that sends a
+    champion part's very tensors to the candidate too, for the mirror topic and the paired score
+    comparison.
+
+    Attributes:
+        role: ``champion``, ``candidate`` or ``mirror``.
+        version: Model version to ask Triton for ('' = Triton's newest, only without a plan).
+        positions: Positions into the batch's ``events`` this part scores, ascending.
+        inputs: The plugin's tensors for exactly those events.
+        outputs: Triton's outputs, once it answered.
+        served_version: Version Triton reports for ``outputs``.
+        attempts: Requests sent so far.
+        retry_at: Monotonic time before which a failed part is not retried.
+        fell_back: A candidate part re-pointed at the champion after the candidate failed.
+        done: A mirror part finished (with outputs, or given up: mirror outputs are best effort).
+        mirrors: Index (into the batch's parts) of the champion part a mirror part mirrors.
+    """
+
+    role: str
+    version: str
+    positions: list[int]
+    inputs: ModelInputs
+    outputs: dict[str, np.ndarray] | None = None
+    served_version: str = ""
+    attempts: int = 0
+    retry_at: float = 0.0
+    fell_back: bool = False
+    done: bool = False
+    mirrors: int = -1
+
+    @property
+    def finished(self) -> bool:
+        """A scoring part has outputs; a mirror part is done either way."""
+        return self.done if self.role == "mirror" else self.outputs is not None
+
+
+@dataclass(slots=True, eq=False)
 class MicroBatch:
     """Records consumed in order; published in order, all-or-nothing.
 
@@ -27,7 +68,11 @@ class MicroBatch:
         consumed_at: ``time.time()`` when the first record was consumed.
         outputs: Triton's named outputs for ``inputs``, once inference succeeded.
         model_version: Version Triton reports for that output.
-        attempts: Inference attempts so far.
+        attempts: Inference attempts so far (single-part batches; see ``parts``).
+        parts: The Triton requests of this batch during a rollout (empty: one request, ``inputs``).
+        plan: The rollout plan in force when the batch was cut (None: no plan).
+        keys: Entity keys of ``events`` (only computed during a rollout).
+        benched: Candidate-routed events the champion served because the candidate was benched.
     """
 
     seq: int
@@ -43,6 +88,17 @@ class MicroBatch:
     attempts: int = 0
     retry_at: float = 0.0
     last_error: str = field(default="")
+    parts: list[BatchPart] = field(default_factory=list)
+    plan: Any = None
+    keys: list[str] | None = None
+    benched: int = 0
+
+    @property
+    def publishable(self) -> bool:
+        """Every part finished (a batch of only rejects: once marked with empty ``outputs``)."""
+        if self.parts:
+            return all(part.finished for part in self.parts)
+        return self.outputs is not None
 
     @property
     def needs_inference(self) -> bool:

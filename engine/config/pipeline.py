@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from engine.config.yaml_source import YamlSource, build_settings
 from engine.errors import ConfigError
 from engine.paths import PIPELINES_DIR
+from engine.rollout.analysis import AnalysisSettings
 
 
 class DeliveryMode(str, Enum):
@@ -125,6 +126,31 @@ class AlertSettings(_Section):
     cooldown_s: float = Field(600.0, ge=0.0, description="Same alert at most once per cooldown (count grows).")
 
 
+class RolloutSettings(_Section):
+    """Model rollouts: where the plan lives, how a candidate is called, what a guarded step must show."""
+
+    plan_topic: str = Field("", description="Compacted topic of the plan and step reports ('' = <name>.rollout).")
+    mirror_topic: str = Field("", description="Where candidate outputs of mirrored events go ('' = <name>.mirror).")
+    audit_topic: str = Field("rollouts", min_length=1, description="Audit trail of every rollout decision.")
+    candidate_timeout_s: float = Field(1.0, gt=0, le=300, description="Request timeout of a candidate: a slow "
+                                       "candidate falls back to the champion instead of holding its batch.")
+    candidate_failures_to_bench: int = Field(3, ge=1, le=1000, description="Consecutive candidate failures "
+                                             "after which this worker serves its keys from the champion.")
+    candidate_bench_s: float = Field(10.0, gt=0, le=3600, description="How long a benched candidate waits "
+                                     "before it gets traffic again.")
+    report_interval_s: float = Field(2.0, gt=0, le=600, description="How often a worker publishes its step counts.")
+    plan_wait_s: float = Field(15.0, ge=0, le=600, description="How long a starting worker waits to read the plan.")
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+
+    def plan_topic_for(self, pipeline: str) -> str:
+        """The plan topic of ``pipeline``."""
+        return self.plan_topic or f"{pipeline}.rollout"
+
+    def mirror_topic_for(self, pipeline: str) -> str:
+        """The mirror topic of ``pipeline``."""
+        return self.mirror_topic or f"{pipeline}.mirror"
+
+
 class MetricsSettings(_Section):
     """Prometheus endpoint."""
 
@@ -150,6 +176,7 @@ class PipelineSettings(BaseSettings):
     limits: LimitsSettings = Field(default_factory=LimitsSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
     shutdown_timeout_s: float = Field(30.0, ge=0.0, le=600.0,
                                       description="On SIGTERM, how long to wait for in-flight batches before committing what is done.")
 

@@ -38,6 +38,56 @@ class ModelControl:
         except OSError as exc:
             raise StackUnavailableError(f"Triton not reachable at {self.http_url} ({exc}); run `streaminfer stack up`") from None
 
+    def load_versions(self, name: str, versions: list[str]) -> None:
+        """Load exactly ``versions`` of ``name`` (``version_policy: specific``), other versions unloaded.
+
+        Triton loads new versions beside the ones already serving and switches only when they are
+        ready; a version that fails to load leaves the others serving. ModelRepositoryError says why
+        (Triton's own reason per version).
+        """
+        import json
+
+        config = self._loaded_config(name)
+        if config is None:
+            # An override replaces config.pbtxt whole, so a model Triton never loaded is loaded as
+            # its repository says first (some versions may fail: the override below settles them).
+            try:
+                self.load(name)
+            except ModelRepositoryError:
+                pass
+            config = self._loaded_config(name)
+        if config is None:
+            raise ModelRepositoryError(f"Triton could not load model {name!r} at all: "
+                                       f"{self.version_states(name) or 'it is not in the repository'}")
+        override = {**config, "version_policy": {"specific": {"versions": sorted({int(v) for v in versions})}}}
+        try:
+            self._client.load_model(name, config=json.dumps(override))
+        except InferenceServerException as exc:
+            text = str(exc)
+            if "connect" in text.lower() or "refused" in text.lower():
+                raise StackUnavailableError(f"Triton not reachable at {self.http_url}; run `streaminfer stack up`") from None
+            raise ModelRepositoryError(f"Triton could not load {name!r} versions {versions}: {text}") from None
+        except OSError as exc:
+            raise StackUnavailableError(f"Triton not reachable at {self.http_url} ({exc}); run `streaminfer stack up`") from None
+
+    def _loaded_config(self, name: str) -> dict | None:
+        try:
+            config = self._client.get_model_config(name)
+        except InferenceServerException:
+            return None  # not loaded
+        except OSError as exc:
+            raise StackUnavailableError(f"Triton not reachable at {self.http_url} ({exc}); run `streaminfer stack up`") from None
+        return config if isinstance(config, dict) and config else None
+
+    def version_states(self, name: str) -> dict[str, tuple[str, str]]:
+        """Version → (state, reason) of ``name`` as Triton's repository index reports them."""
+        try:
+            index = self._client.get_model_repository_index()
+        except (InferenceServerException, OSError):
+            return {}
+        return {m.get("version", ""): (m.get("state", ""), m.get("reason", "")) for m in index
+                if m.get("name") == name and m.get("version")}
+
     def unload(self, name: str) -> None:
         """Unload every version of ``name``."""
         self._client.unload_model(name)

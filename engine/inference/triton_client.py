@@ -11,7 +11,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype
 
 from engine.config.pipeline import TritonSettings
 from engine.pipeline.contract import ModelInputs
-from engine.stack.health import triton_ready
+from engine.stack.health import triton_model_ready
 
 #: gRPC status codes after which the same request may succeed later (server restarting, overloaded).
 RETRIABLE_STATUS = {"StatusCode.UNAVAILABLE", "StatusCode.DEADLINE_EXCEEDED", "StatusCode.CANCELLED",
@@ -58,8 +58,16 @@ class TritonInferenceClient:
         self._client = grpcclient.InferenceServerClient(url=settings.url)
         self._outputs = [grpcclient.InferRequestedOutput(name) for name in output_names]
 
-    def submit(self, inputs: ModelInputs, on_done: Callable[[InferenceOutcome], None]) -> None:
-        """Send one batch; ``on_done`` is called exactly once, from a gRPC thread."""
+    def submit(self, inputs: ModelInputs, on_done: Callable[[InferenceOutcome], None],
+               model_version: str | None = None, timeout_s: float | None = None) -> None:
+        """Send one batch; ``on_done`` is called exactly once, from a gRPC thread.
+
+        Args:
+            inputs: The named tensors.
+            on_done: Receives the outcome.
+            model_version: Version to ask for (None: the settings' ``model_version``; '' = newest).
+            timeout_s: Request timeout (None: the settings' ``request_timeout_s``).
+        """
         import time
 
         started = time.perf_counter()
@@ -99,16 +107,21 @@ class TritonInferenceClient:
             tensors.append(tensor)
         try:
             self._client.async_infer(
-                self.settings.model_name, tensors, callback, model_version=self.settings.model_version,
-                outputs=self._outputs, client_timeout=self.settings.request_timeout_s,
+                self.settings.model_name, tensors, callback,
+                model_version=self.settings.model_version if model_version is None else model_version,
+                outputs=self._outputs,
+                client_timeout=self.settings.request_timeout_s if timeout_s is None else timeout_s,
             )
         except Exception as exc:  # noqa: BLE001 — e.g. channel closed: deliver as an outcome
             message, retriable = classify_error(exc)
             on_done(InferenceOutcome(None, "", message, retriable, time.perf_counter() - started))
 
-    def server_ready(self) -> bool:
-        """Triton's ``/v2/health/ready`` over HTTP (fast, bounded)."""
-        return triton_ready(self.settings.http_url, timeout_s=1.0)
+    def server_ready(self, version: str | None = None) -> bool:
+        """Whether Triton serves the model ``version`` now (None: the configured version), over HTTP
+        (fast, bounded). The model, not the server: another version failing to load must not look
+        like an outage of this one."""
+        version = self.settings.model_version if version is None else version
+        return triton_model_ready(self.settings.http_url, self.settings.model_name, version, timeout_s=1.0)
 
     def close(self) -> None:
         """Close the gRPC channel."""

@@ -54,7 +54,39 @@ class ServeMetrics:
                                            "was full (BufferError) and the worker waited for deliveries.",
                                            labels, **kw).labels(pipeline)
         self.rewinds = Counter("streaminfer_rewinds", "Times the worker rewound to committed offsets.", labels, **kw).labels(pipeline)
+        # Per model version, so a rollout's candidate and champion sit side by side on one dashboard.
+        version_labels = [*labels, "version", "role"]
+        self._version_events = Counter("streaminfer_model_events", "Events whose published output a model "
+                                       "version produced (role: champion, candidate; mirror outputs go to "
+                                       "the mirror topic).", version_labels, **kw)
+        self._version_latency = Histogram("streaminfer_model_request_latency_seconds", "Triton request latency "
+                                          "per model version.", version_labels, buckets=_LATENCY_BUCKETS, **kw)
+        self._version_errors = Counter("streaminfer_model_request_errors", "Failed Triton requests per model "
+                                       "version.", version_labels, **kw)
+        self._fallbacks = Counter("streaminfer_rollout_fallbacks", "Candidate-routed events the champion served "
+                                  "because the candidate failed or was benched.", labels, **kw).labels(pipeline)
+        self.rollout_generation = Gauge("streaminfer_rollout_generation", "Generation of the rollout plan "
+                                        "this worker applies (-1: none).", labels, **kw).labels(pipeline)
+        self.rollout_weight = Gauge("streaminfer_rollout_candidate_weight_percent", "Percent of entity keys "
+                                    "routed to the candidate by the plan in force.", labels, **kw).labels(pipeline)
+        self.rollout_generation.set(-1)
         self._pipeline = pipeline
+
+    def version_request(self, version: str, role: str, latency_s: float, ok: bool) -> None:
+        """Count one Triton request of a model version (``role``: champion, candidate, mirror)."""
+        self._version_latency.labels(self._pipeline, version, role).observe(latency_s)
+        if not ok:
+            self._version_errors.labels(self._pipeline, version, role).inc()
+
+    def version_events(self, version: str, role: str, count: int) -> None:
+        """Count published outputs produced by a model version."""
+        if count:
+            self._version_events.labels(self._pipeline, version, role).inc(count)
+
+    def fallbacks(self, count: int) -> None:
+        """Count candidate-routed events served by the champion."""
+        if count:
+            self._fallbacks.inc(count)
 
     def dead_letter(self, reason: str, count: int = 1) -> None:
         """Count ``count`` dead letters for ``reason``."""

@@ -12,6 +12,7 @@ from engine.inference.triton_client import TritonInferenceClient
 from engine.metrics.serve_metrics import ServeMetrics
 from engine.pipeline.contract import PipelinePlugin
 from engine.pipeline.loader import load_plugin
+from engine.rollout.store import PlanWatcher
 from engine.alerts.manager import AlertBuilder, AlertManager, AlertPublisher
 from engine.alerts.gate import AlertGate
 from engine.serve.health_alerts import HotPathAlerts
@@ -31,8 +32,10 @@ def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetric
                            settings.batching.max_delay_ms / 1000.0)
     metrics = metrics or ServeMetrics(settings.name)
     metrics.serve_http(settings.metrics.host, settings.metrics.port)
+    plans = PlanWatcher(settings.kafka.bootstrap_servers, settings.rollout.plan_topic_for(settings.name),
+                        settings.kafka.client_security())
     return ServeWorker(settings, builder, TritonInferenceClient(settings.triton, plugin.model_outputs), instance,
-                       metrics, stop_requested=stop_requested, alerts=build_alerts(settings))
+                       metrics, stop_requested=stop_requested, alerts=build_alerts(settings), plans=plans)
 
 
 def check_batch_fits_model(settings: PipelineSettings, plugin: PipelinePlugin) -> None:

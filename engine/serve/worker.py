@@ -18,14 +18,17 @@ import time
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from engine.batching.batch_builder import BatchBuilder
-from engine.batching.micro_batch import MicroBatch
+from engine.batching.micro_batch import BatchPart, MicroBatch
 from engine.config.pipeline import DeliveryMode, PipelineSettings
-from engine.errors import FencedError, ProducerStuckError
+from engine.errors import FencedError, ProducerStuckError, StackUnavailableError
 from engine.inference.circuit_breaker import BreakerState, CircuitBreaker
 from engine.inference.triton_client import InferenceOutcome, TritonInferenceClient
 from engine.ingest.kafka_clients import consumer_config, producer_config, transactional_id
 from engine.metrics.serve_metrics import ServeMetrics
 from engine.publish.records import RecordContext, batch_records
+from engine.rollout.assign import CandidateHealth, PartAssigner
+from engine.rollout.collector import RolloutCollector
+from engine.rollout.store import PlanWatcher
 from engine.serve.delivery import AtLeastOnceDelivery, RewindRequired, TransactionalDelivery
 from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.offsets import OffsetLedger
@@ -48,11 +51,12 @@ class ServeWorker:
         metrics: Prometheus metrics.
         stop_requested: Set by a signal handler to drain and exit (may already be set).
         alerts: Raises inference_down / error_rate / slo_breach (None: no alerts).
+        plans: Follows the rollout plan (None: no rollouts; the configured version serves everything).
     """
 
     def __init__(self, settings: PipelineSettings, builder: BatchBuilder, inference: TritonInferenceClient,
                  instance: str, metrics: ServeMetrics, stop_requested: threading.Event | None = None,
-                 alerts: HotPathAlerts | None = None) -> None:
+                 alerts: HotPathAlerts | None = None, plans: PlanWatcher | None = None) -> None:
         self.settings = settings
         self.builder = builder
         self.inference = inference
@@ -61,11 +65,20 @@ class ServeWorker:
         self.ledger = OffsetLedger()
         self.breaker = CircuitBreaker(settings.triton.breaker_failure_threshold,
                                       settings.triton.breaker_probe_interval_s)
+        rollout = settings.rollout
         self.context = RecordContext(settings.name, instance, settings.topics.output,
-                                     settings.topics.dead_letter, settings.triton.model_name, builder.plugin)
-        self._completions: queue.SimpleQueue[tuple[int, int, InferenceOutcome]] = queue.SimpleQueue()
+                                     settings.topics.dead_letter, settings.triton.model_name, builder.plugin,
+                                     rollout.mirror_topic_for(settings.name))
+        self.plans = plans
+        self.health = CandidateHealth(rollout.candidate_failures_to_bench, rollout.candidate_bench_s)
+        self.assigner = PartAssigner(builder.plugin, settings.triton.model_version, self.health)
+        self.collector = RolloutCollector(settings.name, instance, rollout.plan_topic_for(settings.name),
+                                          builder.plugin.model_outputs[0] if builder.plugin.model_outputs else "",
+                                          rollout.report_interval_s)
+        self._completions: queue.SimpleQueue[tuple[int, int, int, InferenceOutcome]] = queue.SimpleQueue()
         self._pending: dict[int, MicroBatch] = {}   # cut, not yet published, by seq
-        self._in_flight: set[int] = set()
+        self._in_flight: set[tuple[int, int]] = set()  # (batch seq, part index) awaiting Triton
+        self._applied_generation = -1
         self._next_publish = 1
         self._epoch = 0
         self._paused = False
@@ -92,6 +105,7 @@ class ServeWorker:
         delivery_cls = TransactionalDelivery if s.kafka.delivery == DeliveryMode.EXACTLY_ONCE else AtLeastOnceDelivery
         self.delivery = delivery_cls(producer_config(s, self.instance), self.ledger,
                                      s.kafka.commit_interval_ms / 1000.0, self.metrics)
+        self._start_plans()
         self.consumer = Consumer(consumer_config(s, self.instance))
         self.consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
@@ -122,6 +136,25 @@ class ServeWorker:
         finally:
             self._close()
 
+    def _start_plans(self) -> None:
+        """Read the rollout plan before the first batch: a worker that guessed would serve the wrong
+        version (Triton's newest, say, while the plan pins the champion)."""
+        if self.plans is None:
+            return
+        wait_s = self.settings.rollout.plan_wait_s
+        if self.plans.start(wait_s):
+            plan = self.plans.plan
+            log.info("rollout plan from %s: %s", self.plans.topic, "none (the configured version serves)"
+                     if plan is None else f"generation {plan.generation}, champion {plan.champion}, "
+                     f"candidate {plan.candidate or '-'} ({plan.state.value})")
+            return
+        if self.plans.unusable:
+            log.warning("rollouts are off for %s: %s", self.settings.name, self.plans.error)
+            self.plans = None
+            return
+        raise StackUnavailableError(f"could not read the rollout plan from {self.plans.topic!r} within "
+                                    f"{wait_s:.0f} s (rollout.plan_wait_s): {self.plans.error or 'no answer'}")
+
     def _close(self) -> None:
         """Close every client; a failure to close is logged and never replaces the exit code (after a
         fencing librdkafka may fail in odd ways while closing — CI once saw its log callback raise
@@ -133,6 +166,8 @@ class ServeWorker:
             self._close_quietly("producer", self.delivery.close)
         if self.alerts is not None:
             self._close_quietly("alerts", self.alerts.close)
+        if self.plans is not None:
+            self._close_quietly("rollout plan watcher", self.plans.stop)
         self._close_quietly("inference client", self.inference.close)
 
     @staticmethod
@@ -144,6 +179,7 @@ class ServeWorker:
 
     # -- the loop ---------------------------------------------------------------------------
     def _step(self) -> None:
+        self._current_plan()  # keeps the plan gauges true while idle; batches read it at their cut
         self._probe_breaker()
         self._poll()
         self._dispatch()
@@ -211,12 +247,13 @@ class ServeWorker:
         now = time.monotonic()
         for seq in sorted(self._pending):
             batch = self._pending[seq]
-            if len(self._in_flight) >= cap or not self.breaker.allows_requests():
-                return
-            if batch.attempts and batch.outputs is None and seq not in self._in_flight and batch.retry_at <= now:
-                self._submit(batch)
-                if self.breaker.state == BreakerState.HALF_OPEN:
-                    return  # one trial request while half-open
+            for index, part in enumerate(batch.parts):
+                if len(self._in_flight) >= cap or not self.breaker.allows_requests():
+                    return
+                if part.attempts and not part.finished and (seq, index) not in self._in_flight and part.retry_at <= now:
+                    self._submit(batch, index)
+                    if self.breaker.state == BreakerState.HALF_OPEN:
+                        return  # one trial request while half-open
         if self.breaker.state == BreakerState.HALF_OPEN and self._in_flight:
             return
         while len(self._in_flight) < cap and self.breaker.allows_requests():
@@ -225,19 +262,40 @@ class ServeWorker:
             if batch is None:
                 return
             self._pending[batch.seq] = batch
+            # The batch boundary: the plan in force now routes this batch, whatever changes later.
+            self.assigner.assign(batch, self._current_plan())
             if batch.needs_inference:
-                self._submit(batch)
+                for index in range(len(batch.parts)):
+                    self._submit(batch, index)
                 if self.breaker.state == BreakerState.HALF_OPEN:
                     return  # one trial request while half-open
             else:
                 batch.outputs = {}  # no rows: publishable at once
 
-    def _submit(self, batch: MicroBatch) -> None:
-        batch.attempts += 1
-        self._in_flight.add(batch.seq)
+    def _current_plan(self):
+        plan = self.plans.plan if self.plans is not None else None
+        generation = plan.generation if plan is not None else -1
+        if generation != self._applied_generation:
+            self._applied_generation = generation
+            self.metrics.rollout_generation.set(generation)
+            self.metrics.rollout_weight.set(plan.candidate_weight if plan is not None else 0.0)
+            if plan is not None:
+                log.info("applying rollout plan generation %d from batch %d on: champion %s, candidate %s "
+                         "(%s, %s, %.2f%% of keys)", generation, self.builder.last_seq, plan.champion,
+                         plan.candidate or "-", plan.mode.value, plan.state.value, plan.candidate_weight)
+        return plan
+
+    def _submit(self, batch: MicroBatch, index: int) -> None:
+        part = batch.parts[index]
+        part.attempts += 1
+        self._in_flight.add((batch.seq, index))
         seq, epoch = batch.seq, batch.epoch
-        self.metrics.batch_rows.observe(len(batch.good_index))
-        self.inference.submit(batch.inputs, lambda outcome: self._completions.put((seq, epoch, outcome)))
+        trial = part.role != "champion" and not part.fell_back
+        if part.role != "mirror":
+            self.metrics.batch_rows.observe(part.inputs.rows)
+        timeout = self.settings.rollout.candidate_timeout_s if trial else None
+        self.inference.submit(part.inputs, lambda outcome: self._completions.put((seq, epoch, index, outcome)),
+                              model_version=part.version, timeout_s=timeout)
 
     def _collect(self, timeout_s: float) -> None:
         """Apply every finished Triton request (waiting up to ``timeout_s`` for the first)."""
@@ -246,45 +304,73 @@ class ServeWorker:
         except queue.Empty:
             return
         while True:
-            seq, epoch, outcome = item
-            self._apply(seq, epoch, outcome)
+            self._apply(*item)
             try:
                 item = self._completions.get_nowait()
             except queue.Empty:
                 return
 
-    def _apply(self, seq: int, epoch: int, outcome: InferenceOutcome) -> None:
+    def _apply(self, seq: int, epoch: int, index: int, outcome: InferenceOutcome) -> None:
         if epoch != self._epoch:
             return  # the batch was dropped by a rewind; its records will be consumed again
-        self._in_flight.discard(seq)
+        self._in_flight.discard((seq, index))
         batch = self._pending.get(seq)
         if batch is None:
             return
+        part = batch.parts[index]
+        ok = outcome.error is None
+        trial = part.role != "champion" and not part.fell_back
         self.metrics.triton_latency.observe(outcome.latency_s)
-        if outcome.error is None:
-            batch.outputs, batch.model_version = outcome.outputs, outcome.model_version
-            self.breaker.record_success()
+        self.metrics.version_request(part.version or outcome.model_version, part.role, outcome.latency_s, ok)
+        self.collector.observe_request(batch, part, outcome.latency_s, ok)
+        if ok:
+            part.outputs, part.served_version = outcome.outputs, outcome.model_version
+            part.done = True
+            if trial:
+                self.health.record(True)
+            else:
+                self.breaker.record_success()
+            return
+        if trial:
+            self._candidate_failed(batch, part, outcome)
             return
         kind = "unavailable" if outcome.retriable else "model_error"
         self.metrics.inference_error(kind)
         if outcome.retriable:
-            log.warning("triton request failed (batch %d, attempt %d): %s", seq, batch.attempts, outcome.error)
+            log.warning("triton request failed (batch %d, attempt %d): %s", seq, part.attempts, outcome.error)
         else:
             # A model fault is never the input's fault: no dead letters, loud logs, keep retrying.
-            log.error("MODEL ERROR from %s (batch %d, attempt %d): %s — input is kept, not dead-lettered",
-                      self.settings.triton.model_name, seq, batch.attempts, outcome.error)
+            log.error("MODEL ERROR from %s version %s (batch %d, attempt %d): %s — input is kept, not dead-lettered",
+                      self.settings.triton.model_name, part.version or "newest", seq, part.attempts, outcome.error)
         t = self.settings.triton
-        backoff = min(t.retry_max_backoff_s, t.retry_initial_backoff_s * 2 ** (batch.attempts - 1))
-        batch.retry_at = time.monotonic() + backoff * random.uniform(0.5, 1.0)  # jitter
+        backoff = min(t.retry_max_backoff_s, t.retry_initial_backoff_s * 2 ** (part.attempts - 1))
+        part.retry_at = time.monotonic() + backoff * random.uniform(0.5, 1.0)  # jitter
         if self.breaker.record_failure():
             log.error("circuit breaker OPEN after %d failures: pausing partitions, probing /v2/health/ready",
                       self.breaker.consecutive_failures)
             if self.alerts is not None:
                 self.alerts.breaker_opened(self.breaker.consecutive_failures, outcome.error)
 
+    def _candidate_failed(self, batch: MicroBatch, part: BatchPart, outcome: InferenceOutcome) -> None:
+        """A candidate never holds up or fails the champion: a failed candidate part is scored by the
+        champion at once, a failed mirror part is dropped; neither counts toward the breaker."""
+        self.metrics.inference_error("candidate")
+        if self.health.record(False):
+            log.error("candidate version %s benched for %.0f s on this worker after %d failures in a row: %s",
+                      part.version, self.health.bench_s, self.health.failures_to_bench, outcome.error)
+        else:
+            log.warning("candidate version %s failed (batch %d, %s part): %s — %s", part.version, batch.seq,
+                        part.role, outcome.error, "dropped" if part.role == "mirror" else "the champion scores it")
+        if part.role == "mirror":
+            part.done = True
+            return
+        part.fell_back = True
+        part.version = self.assigner.champion_version(batch.plan)
+        part.retry_at = 0.0  # attempts > 0 and no outputs: _dispatch resubmits it now, to the champion
+
     def _probe_breaker(self) -> None:
         if self.breaker.probe_due():
-            ready = self.inference.server_ready()
+            ready = self.inference.server_ready(self.assigner.champion_version(self._current_plan()))
             self.breaker.record_probe(ready)
             if ready:
                 log.warning("triton ready again: half-open, sending one trial batch")
@@ -293,9 +379,11 @@ class ServeWorker:
         """Publish finished batches in cut order (a batch waiting on Triton holds back later ones)."""
         while True:
             batch = self._pending.get(self._next_publish)
-            if batch is None or batch.outputs is None:
+            if batch is None or not batch.publishable:
                 return
             records, latencies, dead = batch_records(batch, self.context)
+            if batch.parts:
+                batch.model_version = batch.parts[0].served_version
             try:
                 self.delivery.publish(records, batch.next_positions())
             except RewindRequired as exc:
@@ -304,6 +392,7 @@ class ServeWorker:
             del self._pending[self._next_publish]
             self._next_publish += 1
             self.metrics.events_out.inc(len(batch.good_index))
+            self._count_versions(batch)
             for reason, count in dead.items():
                 self.metrics.dead_letter(reason, count)
             self.metrics.end_to_end_latency.observe_many(latencies)
@@ -311,8 +400,21 @@ class ServeWorker:
                 self.alerts.observe_batch(len(batch.messages), dead, latencies, batch.model_version)
             self.metrics.engine_latency.observe(max(0.0, time.time() - batch.consumed_at))
 
+    def _count_versions(self, batch: MicroBatch) -> None:
+        for part in batch.parts:
+            if part.role != "mirror":
+                role = "champion" if part.role == "champion" or part.fell_back else "candidate"
+                self.metrics.version_events(part.served_version or part.version, role, len(part.positions))
+                if part.fell_back:
+                    self.metrics.fallbacks(len(part.positions))
+        self.metrics.fallbacks(batch.benched)
+        self.collector.observe_published(batch)
+
     def _commit(self, final: bool = False) -> None:
         try:
+            reports = self.collector.due_reports(force=final)
+            if reports:  # inside the open transaction: a report commits with the outputs it counts
+                self.delivery.publish(reports, {})
             self.delivery.commit(self.consumer, final=final)
         except RewindRequired as exc:
             self._rewind(f"commit failed: {exc}")

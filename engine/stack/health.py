@@ -30,6 +30,18 @@ def triton_ready(http_url: str, timeout_s: float = 2.0) -> bool:
         return False
 
 
+def triton_model_ready(http_url: str, model: str, version: str = "", timeout_s: float = 2.0) -> bool:
+    """True when Triton says ``model`` (``version``; '' = its default version) is ready to serve."""
+    from urllib.parse import quote
+
+    path = f"/v2/models/{quote(model, safe='')}" + (f"/versions/{quote(version, safe='')}" if version else "")
+    try:
+        with urllib.request.urlopen(f"http://{http_url}{path}/ready", timeout=timeout_s) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError, TimeoutError):
+        return False
+
+
 def triton_server_metadata(http_url: str, timeout_s: float = 2.0) -> dict:
     """Triton's ``/v2`` metadata (name, version, extensions), or {} when unreachable."""
     try:

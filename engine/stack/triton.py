@@ -112,6 +112,11 @@ class TritonServer:
             "--strict-model-config=false",
             # A broken model must not stop the server: it is reported per model instead.
             "--exit-on-error=false",
+            # Ready = the server answers. Strict readiness would report the whole server not ready
+            # while any version is UNAVAILABLE (a candidate that failed to load stays in the index),
+            # and the champion's workers would treat a healthy champion as an outage; the engine asks
+            # for the version it serves instead (engine.stack.health.triton_model_ready).
+            "--strict-readiness=false",
             f"--http-address={s.host}", f"--http-port={s.triton_http_port}",
             f"--grpc-address={s.host}", f"--grpc-port={s.triton_grpc_port}",
             f"--metrics-address={s.host}", f"--metrics-port={s.triton_metrics_port}",

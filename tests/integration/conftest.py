@@ -143,12 +143,19 @@ def pipeline(request, tmp_path, stack: LocalStack, kafka_bootstrap: str, make_to
         output_topic = make_topic(f"{name}.scores", partitions)
         dead_letter = make_topic(f"{name}.dlq", 1, {"max.message.bytes": "2097152"})
         alerts = make_topic(f"{name}.alerts", 1)
+        # Private rollout topics too: a plan on the shared <pipeline>.rollout must never steer a test.
+        rollout = {"plan_topic": make_topic(f"{name}.rollout", 1, {"cleanup.policy": "compact"}),
+                   "mirror_topic": make_topic(f"{name}.mirror", partitions),
+                   "audit_topic": make_topic(f"{name}.rollouts", 1)}
+        sections["rollout"] = {**rollout, **sections.get("rollout", {})}
         path = write_pipeline(tmp_path, name, kafka_bootstrap, input_topic, output_topic, dead_letter, alerts, stack,
                               pipeline_name=sections.pop("name", "fraud"), **sections)
         logs = tmp_path / f"{name}-logs"
         logs.mkdir()
         made.append(PrivatePipeline(name, path, input_topic, output_topic, dead_letter, alerts, kafka_bootstrap,
-                                    logs, use_case=case))
+                                    logs, use_case=case, plan_topic=sections["rollout"]["plan_topic"],
+                                    mirror=sections["rollout"]["mirror_topic"],
+                                    audit=sections["rollout"]["audit_topic"]))
         return made[-1]
 
     yield _make

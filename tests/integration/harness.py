@@ -80,6 +80,9 @@ class PrivatePipeline:
     bootstrap: str
     log_dir: Path
     use_case: UseCase = FRAUD
+    plan_topic: str = ""
+    mirror: str = ""
+    audit: str = ""
     workers: list[ServeProcess] = field(default_factory=list)
     watches: list[Watch] = field(default_factory=list)
 

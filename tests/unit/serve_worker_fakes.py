@@ -88,6 +88,7 @@ class Request:
 
     inputs: ModelInputs
     on_done: object
+    version: str | None = None
 
     @property
     def features(self) -> np.ndarray:
@@ -109,10 +110,11 @@ class FakeInference:
         self.ready = True
         self.probes = 0
 
-    def submit(self, inputs: ModelInputs, on_done) -> None:
-        self.requests.append(Request(inputs, on_done))
+    def submit(self, inputs: ModelInputs, on_done, model_version: str | None = None,
+               timeout_s: float | None = None) -> None:
+        self.requests.append(Request(inputs, on_done, model_version))
 
-    def server_ready(self) -> bool:
+    def server_ready(self, version: str | None = None) -> bool:
         self.probes += 1
         return self.ready
 

@@ -56,6 +56,11 @@ def test_catalog_declares_the_pipeline_topics(catalog):
         "recs.feedback": 6,
         "recs.dlq": 3,
         "recs.shadow": 1,
+        "fraud.rollout": 1,
+        "recs.rollout": 1,
+        "fraud.mirror": 6,
+        "recs.mirror": 6,
+        "rollouts": 1,
     }
     assert {spec.name: spec.partitions for spec in catalog} == expected
 

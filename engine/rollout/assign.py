@@ -1,0 +1,126 @@
+"""Turn a cut micro-batch into its Triton requests under the rollout plan in force.
+
+Without a plan a batch is one request (the champion, or Triton's newest version when nothing pins
+one). During a rollout its events are split by entity key (:mod:`engine.rollout.routing`) into the
+candidate's events, the champion's events the candidate mirrors, and the rest; each group is encoded
+on its own, so the plugin contract is unchanged. A benched candidate (it failed several times in a
+row on this worker) gets no requests until its bench time is over: its keys go to the champion and
+count as fallbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from engine.batching.micro_batch import BatchPart, MicroBatch
+from engine.pipeline.contract import ModelInputs, PipelinePlugin
+from engine.rollout.plan import RolloutPlan
+from engine.rollout.routing import KeyRouter
+
+log = logging.getLogger("streaminfer.rollout")
+
+
+class CandidateHealth:
+    """Consecutive candidate failures on this worker; benches the candidate after too many.
+
+    Args:
+        failures_to_bench: Consecutive failures that bench it.
+        bench_s: How long it stays benched before it is tried again.
+    """
+
+    def __init__(self, failures_to_bench: int, bench_s: float) -> None:
+        self.failures_to_bench = failures_to_bench
+        self.bench_s = bench_s
+        self._plan_id = ""
+        self.consecutive_failures = 0
+        self._benched_until = 0.0
+
+    def allows(self, plan: RolloutPlan) -> bool:
+        """True when the candidate of ``plan`` may get requests now."""
+        if plan.plan_id != self._plan_id:
+            self._plan_id, self.consecutive_failures, self._benched_until = plan.plan_id, 0, 0.0
+        return time.monotonic() >= self._benched_until
+
+    def record(self, ok: bool) -> bool:
+        """Count one candidate request; True when this failure benched the candidate."""
+        if ok:
+            self.consecutive_failures = 0
+            return False
+        self.consecutive_failures += 1
+        if self.consecutive_failures >= self.failures_to_bench and time.monotonic() >= self._benched_until:
+            self._benched_until = time.monotonic() + self.bench_s
+            self.consecutive_failures = 0
+            return True
+        return False
+
+
+class PartAssigner:
+    """Sets ``batch.parts`` (and ``batch.plan``) for every cut batch.
+
+    Args:
+        plugin: Encodes each group of events and names their entity keys.
+        default_version: Version asked for without a plan ('' = Triton's newest).
+        health: The candidate's health on this worker.
+    """
+
+    def __init__(self, plugin: PipelinePlugin, default_version: str, health: CandidateHealth) -> None:
+        self.plugin = plugin
+        self.default_version = default_version
+        self.health = health
+        self.router = KeyRouter()
+
+    def champion_version(self, plan: RolloutPlan | None) -> str:
+        """The version that serves keys not given to a candidate."""
+        return plan.champion if plan is not None else self.default_version
+
+    def assign(self, batch: MicroBatch, plan: RolloutPlan | None) -> None:
+        """Split ``batch`` into parts for ``plan`` (the plan in force at this batch boundary)."""
+        batch.plan = plan
+        if not batch.needs_inference:
+            return
+        everyone = list(range(len(batch.events)))
+        champion = self.champion_version(plan)
+        whole = BatchPart("champion", champion, everyone, batch.inputs)
+        if plan is None or not plan.active:
+            batch.parts = [whole]
+            return
+        try:
+            keys = [self.plugin.entity_key(event) for event in batch.events]
+        except Exception as exc:  # noqa: BLE001 — a key the plugin cannot name is served by the champion
+            log.error("entity_key failed, batch %d served by the champion: %r", batch.seq, exc)
+            batch.parts = [whole]
+            return
+        split = self.router.split(keys, plan)
+        batch.keys = keys
+        if not self.health.allows(plan):
+            batch.benched = len(split.candidate)
+            batch.parts = [whole]
+            return
+        candidate, mirrored = split.candidate, split.mirror
+        mirrored_set = set(mirrored)
+        rest = [p for p in split.champion if p not in mirrored_set]
+        if not candidate and not rest:  # shadow of everything: the batch's own tensors, twice
+            batch.parts = [whole, BatchPart("mirror", plan.candidate, everyone, batch.inputs, mirrors=0)]
+            return
+        if not candidate and not mirrored:
+            batch.parts = [whole]
+            return
+        try:
+            parts: list[BatchPart] = []
+            if mirrored:
+                parts.append(BatchPart("champion", champion, mirrored, self._encode(batch, mirrored)))
+                parts.append(BatchPart("mirror", plan.candidate, mirrored, parts[-1].inputs, mirrors=len(parts) - 1))
+            if rest:
+                parts.append(BatchPart("champion", champion, rest, self._encode(batch, rest)))
+            if candidate:
+                parts.append(BatchPart("candidate", plan.candidate, candidate, self._encode(batch, candidate)))
+        except Exception as exc:  # noqa: BLE001 — the whole batch encoded, so a subset must: a plugin bug
+            log.error("plugin %r failed to encode part of batch %d (%r): the champion serves it all",
+                      self.plugin.name, batch.seq, exc)
+            batch.parts = [whole]
+            return
+        batch.parts = parts
+
+    def _encode(self, batch: MicroBatch, positions: list[int]) -> ModelInputs:
+        return self.plugin.encode([batch.events[p] for p in positions])

@@ -1,0 +1,189 @@
+"""Model rollouts on the real stack: the plan on Kafka, versions side by side in Triton, serve workers
+as subprocesses, operators through the CLI.
+
+Every test uses its own Triton model (``fraud_rollout``, see rollout_models.py) and its own plan,
+mirror and audit topics, so no other test is ever served by a candidate.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+
+import orjson
+import pytest
+
+from engine.inference.model_control import ModelControl
+from engine.rollout.routing import BUCKETS, key_bucket
+from engine.rollout.store import read_plan_log
+from tests.integration.harness import metric, free_port
+from tests.integration.rollout_models import MODEL, export_rollout_models
+
+CLI = [sys.executable, "-m", "engine.cli.main", "models"]
+
+
+@pytest.fixture(scope="module")
+def versions(stack, fraud_model):
+    return export_rollout_models(stack.settings.model_repository, fraud_model, stack.settings.triton_http_url)
+
+
+@pytest.fixture()
+def rollout_pipeline(pipeline, versions, stack):
+    """A private fraud pipeline served by the rollout model (only its champion loaded, whatever an
+    earlier test promoted), reports every half second."""
+    ModelControl(stack.settings.triton_http_url).load_versions(MODEL, [versions.champion])
+
+    def _make(name: str, partitions: int = 4, **rollout):
+        return pipeline(name, partitions, triton={"model_name": MODEL, "model_version": ""},
+                        rollout={"report_interval_s": 0.5, **rollout})
+
+    return _make
+
+
+def models_cli(p, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([*CLI, *args[:1], str(p.config_path), *args[1:]], capture_output=True, text=True,
+                            timeout=120)
+    if check:
+        assert result.returncode == 0, f"models {' '.join(args)}: {result.stdout}\n{result.stderr}"
+    return result
+
+
+def current_plan(p):
+    return read_plan_log(p.bootstrap, p.plan_topic, timeout_s=15).plan
+
+
+def wait_applied(p, workers, generation: int, ports: list[int], timeout_s: float = 30.0) -> None:
+    """Until every worker reports (on /metrics) that it applies plan ``generation``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(metric(port, "streaminfer_rollout_generation", -2) >= generation for port in ports):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"workers did not apply generation {generation}:\n{p.logs()}")
+
+
+def wait_scored(p, watch, count: int, timeout_s: float = 90.0) -> None:
+    """Until ``count`` outputs are committed: the next plan change cannot touch these events."""
+    deadline = time.monotonic() + timeout_s
+    while watch.answered() < count:
+        assert time.monotonic() < deadline, f"{watch.answered()} of {count} answered:\n{p.logs()}"
+        time.sleep(0.2)
+
+
+def versions_by_event(scores) -> dict[str, str]:
+    return {r["event_id"]: r["model"]["version"] for r in (orjson.loads(o.value) for o in scores)}
+
+
+def test_canary_by_key_on_two_workers_then_rollback_and_promote_exactly_once(rollout_pipeline, versions):
+    """The same keys go to the candidate on both workers and after a kill -9; outputs name their
+    version; a rollback and a promote take effect at a batch boundary with no score lost or doubled."""
+    p = rollout_pipeline("rollout-canary")
+    watch = p.watch()
+    ports = [free_port(), free_port()]
+    workers = [p.start_worker(str(i), metrics_port=port) for i, port in enumerate(ports)]
+    phases: dict[str, list[dict]] = {}
+    phases["before"] = p.produce_events(1500, seed=1)
+
+    models_cli(p, "rollout", "--candidate", versions.identical, "--mode", "canary", "--weight", "30")
+    canary = current_plan(p)
+    assert (canary.champion, canary.candidate, canary.weight) == ("1", "2", 30.0)
+    wait_applied(p, workers, canary.generation, ports)
+    phases["canary"] = p.produce_events(3000, seed=2)
+
+    # kill -9 one worker mid-canary; its successor must resume the same plan (same keys, same version)
+    p.kill9(workers[0])
+    ports[0] = free_port()
+    workers[0] = p.start_worker("0", metrics_port=ports[0])
+    wait_applied(p, workers, canary.generation, ports, timeout_s=60)
+    phases["after_kill"] = p.produce_events(2000, seed=3)
+    wait_scored(p, watch, sum(len(events) for events in phases.values()))
+
+    models_cli(p, "rollback")
+    rolled_back = current_plan(p)
+    assert rolled_back.state.value == "rolled_back" and rolled_back.champion == "1"
+    wait_applied(p, workers, rolled_back.generation, ports)
+    phases["rolled_back"] = p.produce_events(1500, seed=4)
+    wait_scored(p, watch, sum(len(events) for events in phases.values()))
+
+    models_cli(p, "rollout", "--candidate", versions.identical, "--mode", "canary", "--weight", "50")
+    models_cli(p, "promote")
+    promoted = current_plan(p)
+    assert promoted.state.value == "promoted" and promoted.champion == "2"
+    wait_applied(p, workers, promoted.generation, ports)
+    phases["promoted"] = p.produce_events(1500, seed=5)
+
+    total = sum(len(events) for events in phases.values())
+    wait_scored(p, watch, total)
+    for worker in workers:
+        assert p.stop(worker) == 0, p.logs()
+    scores = p.settle_and_check(watch, total)  # every input offset answered once, in order
+
+    served = versions_by_event(scores)
+    in_slice = lambda e: key_bucket(e["card_id"], canary.plan_id) < 0.30 * BUCKETS  # noqa: E731
+    for phase in ("canary", "after_kill"):
+        events = phases[phase]
+        by_version = Counter(served[e["event_id"]] for e in events)
+        wrong = [e for e in events if served[e["event_id"]] != ("2" if in_slice(e) else "1")]
+        assert not wrong, f"{phase}: {len(wrong)} events on the wrong version ({by_version}), e.g. {wrong[:2]}"
+        assert 0.2 < by_version["2"] / len(events) < 0.4, by_version
+    # both workers served candidate keys: every input partition saw version 2
+    partitions_with_candidate = {o.partition for o in scores if orjson.loads(o.value)["model"]["version"] == "2"}
+    assert partitions_with_candidate == set(range(4))
+    assert {served[e["event_id"]] for e in phases["rolled_back"]} == {"1"}
+    assert {served[e["event_id"]] for e in phases["promoted"]} == {"2"}
+
+    audit = [orjson.loads(o.value) for o in p.read(p.audit, 4, timeout_s=30, quiet_s=1)]
+    assert [a["decision"] for a in audit] == ["started", "rolled_back", "started", "promoted"]
+    assert audit[1]["exposure"]["events"] > 0 and audit[1]["exposure"]["keys"] > 0
+
+
+def test_a_candidate_that_fails_to_load_leaves_the_champion_serving(rollout_pipeline, versions, stack):
+    p = rollout_pipeline("rollout-unloadable")
+    watch = p.watch()
+    worker = p.start_worker("0")
+    events = p.produce_events(800, seed=6)
+    refused = models_cli(p, "rollout", "--candidate", versions.unloadable, "--mode", "shadow", check=False)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"version {versions.unloadable}:" in refused.stderr and "Still serving: versions ['1']" in refused.stderr
+    assert current_plan(p) is None  # nothing was written: no worker ever routes to it
+    events += p.produce_events(800, seed=7)
+    wait_scored(p, watch, len(events))
+    assert p.stop(worker) == 0, p.logs()
+    scores = p.settle_and_check(watch, len(events))
+    assert set(versions_by_event(scores).values()) == {"1"}
+
+
+def test_an_erroring_candidate_falls_back_to_the_champion_and_shadow_never_reaches_consumers(
+        rollout_pipeline, versions):
+    """A canary whose every request fails costs no score: the champion serves its keys (fallbacks
+    counted); a shadow candidate's outputs go only to the mirror topic."""
+    p = rollout_pipeline("rollout-erroring", partitions=2)
+    watch = p.watch()
+    port = free_port()
+    worker = p.start_worker("0", metrics_port=port)
+    models_cli(p, "rollout", "--candidate", versions.erroring, "--mode", "canary", "--weight", "50")
+    wait_applied(p, [worker], current_plan(p).generation, [port])
+    erroring = p.produce_events(2000, seed=8)
+    wait_scored(p, watch, len(erroring))
+    fallbacks = metric(port, "streaminfer_rollout_fallbacks_total")
+    models_cli(p, "rollback")
+
+    models_cli(p, "rollout", "--candidate", versions.random, "--mode", "shadow")
+    wait_applied(p, [worker], current_plan(p).generation, [port])
+    shadowed = p.produce_events(1500, seed=9)
+    wait_scored(p, watch, len(erroring) + len(shadowed))
+    assert p.stop(worker) == 0, p.logs()
+
+    scores = p.settle_and_check(watch, len(erroring) + len(shadowed))
+    assert set(versions_by_event(scores).values()) == {"1"}, "a consumer saw a candidate's output"
+    assert fallbacks > 0.3 * len(erroring), f"only {fallbacks} fallbacks counted"
+    mirror = [orjson.loads(o.value) for o in p.read(p.mirror, len(shadowed), timeout_s=60)]
+    assert {m["model"]["version"] for m in mirror} == {versions.random}
+    shadowed_ids = {e["event_id"] for e in shadowed}
+    assert shadowed_ids <= {m["event_id"] for m in mirror}, "shadow mode mirrors every event by default"
+    pairs_by_plan = defaultdict(int)
+    for plan_id, _step, stats in read_plan_log(p.bootstrap, p.plan_topic).reports.values():
+        pairs_by_plan[plan_id] += stats.mirror.pairs
+    assert max(pairs_by_plan.values()) >= len(shadowed)
