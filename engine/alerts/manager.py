@@ -32,7 +32,8 @@ log = logging.getLogger("streaminfer.alerts")
 
 #: Kinds of the ``alerts`` schema (topics/schemas/alerts.v1.json); a unit test keeps them in sync.
 ALERT_KINDS = ("feature_drift", "prediction_drift", "concept_drift", "challenger_wins", "slo_breach",
-               "error_rate", "inference_down", "state_integrity")
+               "error_rate", "inference_down", "state_integrity", "rollout_rolled_back", "rollout_aborted",
+               "rollout_promoted")
 SEVERITIES = ("info", "warning", "critical")
 SCHEMA_VERSION = 1
 

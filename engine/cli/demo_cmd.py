@@ -26,11 +26,13 @@ def demo(
                                        help="Then the recs pipeline's users for this long, with its learner "
                                             "(--learn) and the drift knob turned halfway (0 = skip)."),
     recs_rate: float = typer.Option(200.0, "--recs-rate", min=1.0, help="Ranking requests per second offered."),
+    rollout: bool = typer.Option(True, "--rollout/--no-rollout",
+                                 help="Roll a second fraud model version out (guarded) during the fraud run."),
 ) -> None:
     """Stack up, topics, model, serve + generator with a live view, summary, stack down."""
     from engine.demo.runner import DemoOptions, FraudDemo
 
     options = DemoOptions(seconds=seconds, rate=rate, malformed=malformed, metrics_port=metrics_port,
                           keep_stack=keep_stack, learn=learn, drift_to=drift_to, recs_seconds=recs_seconds,
-                          recs_rate=recs_rate)
+                          recs_rate=recs_rate, rollout=rollout)
     raise typer.Exit(FraudDemo(options).run())

@@ -43,9 +43,35 @@ def build(
     for line in plugin.describe_metrics(metrics or {}):
         typer.echo(f"  {line}")
     if load:
-        ModelControl(stack.triton_http_url).load(name)
+        _load_built(settings, stack, name)
+
+
+def _load_built(settings, stack, name: str) -> None:
+    """Load a built model: the first version serves at once; a later one is loaded only as far as
+    the rollout plan says (the serving champion is pinned first, so a new version never starts
+    serving just because it is the newest — roll it out with ``models rollout``)."""
+    from engine.errors import ConfigError
+    from engine.inference.model_control import ModelControl
+    from engine.rollout.operator import RolloutTarget, load_serving, pin_champion
+
+    control = ModelControl(stack.triton_http_url)
+    newest = ModelControl.versions_on_disk(stack.model_repository, name)[-1]
+    serving = control.ready_versions(name)
+    if not serving:
+        control.load(name)
         typer.echo(f"{name}: loaded into Triton at {stack.triton_grpc_url} (ready versions: "
-                   f"{ModelControl(stack.triton_http_url).ready_versions(name)})")
+                   f"{control.ready_versions(name)})")
+        return
+    try:
+        plan = pin_champion(RolloutTarget(settings))
+    except ConfigError as exc:  # no plan topic: this pipeline has no rollouts, the newest serves
+        typer.echo(f"{name}: {exc}; loading every version (the newest serves)")
+        control.load(name)
+        return
+    load_serving(RolloutTarget(settings), plan.serving_versions())
+    typer.echo(f"{name}: champion {plan.champion} keeps serving (ready versions: {control.ready_versions(name)}); "
+               f"version {newest} is on disk — `streaminfer models rollout {settings.name} --candidate {newest} "
+               f"--mode shadow|canary|guarded` to try it")
 
 
 def _metadata_metrics(version_dir) -> dict:
@@ -214,3 +240,39 @@ def _plan_line(plan) -> str:
     candidate = f", candidate {plan.candidate}" if plan.candidate else ""
     return (f"{plan.pipeline}: generation {plan.generation}, {plan.state.value}, champion {plan.champion}{candidate} "
             f"({plan.mode.value}{weight}{mirror}{step})")
+
+
+@app.command()
+@clear_errors
+def retrain(
+    pipeline: str = typer.Argument(..., help="Pipeline: a shipped name or a YAML path."),
+    max_events: int = typer.Option(200_000, "--max-events", min=100, help="Newest input records to read back."),
+    max_labels: int = typer.Option(None, "--max-labels", min=100, help="Newest label records (default: as events)."),
+    min_examples: int = typer.Option(1000, "--min-examples", min=1, help="Fewest joined labels worth training on."),
+    timeout_s: float = typer.Option(120.0, "--timeout", min=1.0, help="Bound on reading Kafka (not on training)."),
+    shadow: bool = typer.Option(False, "--shadow", help="Load the new version and start it in shadow mode."),
+) -> None:
+    """Train version N+1 from recent inputs and labels read back from Kafka; optionally shadow it.
+
+    A retrained version is never promoted here: ``models rollout --mode guarded`` judges it first."""
+    from engine.lifecycle.retrain import retrain as retrain_from_kafka
+    from engine.pipeline.loader import load_plugin
+    from engine.rollout import operator
+    from engine.rollout.plan import RolloutMode
+    from engine.stack.settings import load_stack_settings
+
+    settings = _settings(pipeline)
+    plugin = load_plugin(settings.plugin, settings.plugin_options)
+    repository = load_stack_settings().model_repository
+    result = retrain_from_kafka(settings, plugin, repository, max_events, timeout_s, max_labels=max_labels,
+                                min_examples=min_examples)
+    build = result.build
+    typer.echo(f"{build.name}: version {build.version} trained on {result.joined} joined labels "
+               f"({result.inputs} inputs from {result.topics[0]}, {result.labels} labels from {result.topics[1]}; "
+               f"skipped {result.skipped_inputs} + {result.skipped_labels}"
+               f"{'' if result.complete else '; the read timed out, trained on what arrived'}) → {build.path}")
+    for line in plugin.describe_metrics(build.metrics or {}):
+        typer.echo(f"  {line}")
+    if shadow:
+        plan = operator.start(operator.RolloutTarget(settings), str(build.version), RolloutMode.SHADOW)
+        typer.echo(_plan_line(plan))

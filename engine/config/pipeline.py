@@ -139,6 +139,8 @@ class RolloutSettings(_Section):
     candidate_bench_s: float = Field(10.0, gt=0, le=3600, description="How long a benched candidate waits "
                                      "before it gets traffic again.")
     report_interval_s: float = Field(2.0, gt=0, le=600, description="How often a worker publishes its step counts.")
+    guard_interval_s: float = Field(1.0, gt=0, le=600, description="How often the worker owning input "
+                                    "partition 0 judges a guarded rollout's step.")
     plan_wait_s: float = Field(15.0, ge=0, le=600, description="How long a starting worker waits to read the plan.")
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
 

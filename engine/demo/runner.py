@@ -54,6 +54,7 @@ class DemoOptions:
     drift_to: float = 1.0       # the generator's drift knob halfway through the run
     recs_seconds: float = 60.0  # the recs pipeline's traffic (0 = skip it): the drift knob turns halfway
     recs_rate: float = 200.0    # ranking requests/s: each brings ~60 candidate rows
+    rollout: bool = True        # a guarded rollout of a second fraud version during the run
 
 
 class FraudDemo:
@@ -67,6 +68,7 @@ class FraudDemo:
         self.plugin = load_plugin(self.pipeline.plugin, self.pipeline.plugin_options)
         self.state = LiveState(summarize=self.plugin.summarize_output, unit="scores")
         self.alerts: list[dict] = []
+        self.rollout = None  # engine.demo.rollout.DemoRollout, once prepared
         self._learner_labels_read = 0.0     # labels the learner had read at the last progress check
         self._learner_progress_at = time.monotonic()
 
@@ -135,18 +137,30 @@ class FraudDemo:
                                f"held-out ROC AUC {test.get('roc_auc', float('nan')):.3f}, "
                                f"PR AUC {test.get('pr_auc', float('nan')):.3f})[/]")
         control = ModelControl(self.stack.settings.triton_http_url)
-        control.load("fraud")
+        if not control.ready_versions("fraud"):
+            control.load("fraud")
+        if self.options.rollout:
+            from engine.demo.rollout import DemoRollout
+
+            self.rollout = DemoRollout(self.pipeline, self.plugin, repository,
+                                       lambda line: self.console.print(line))
+            self.rollout.prepare()
         self.console.print(f"[dim]Triton ready versions of fraud: {control.ready_versions('fraud')}[/]")
 
     def _run_live(self) -> tuple[GenerateReport, MetricsSnapshot | None]:
         o = self.options
         bootstrap, topics = self.pipeline.kafka.bootstrap_servers, self.pipeline.topics
         home = self.stack.settings.home
+        env = dict(os.environ)
+        if self.rollout is not None:
+            from engine.demo.rollout import DEMO_GUARD_ENV
+
+            env.update(DEMO_GUARD_ENV)
         with open(home / "demo-serve.log", "ab") as stderr:  # the child keeps its own descriptor
             worker = subprocess.Popen(
                 [sys.executable, "-m", "engine.cli.main", "serve", "--pipeline", "fraud",
                  "--metrics-port", str(o.metrics_port), "--log-level", "WARNING"],
-                env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=stderr)
+                env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         learner = DemoLearner(bootstrap, home / "demo-learn.log") if o.learn else None
         tails = [TopicTail(bootstrap, topics.output, self._on_score, "demo-view"),
                  TopicTail(bootstrap, topics.alerts, self._on_alert, "demo-alerts")]
@@ -169,9 +183,13 @@ class FraudDemo:
             if learner is not None and not learner.wait_until_reading((topics.output, topics.input)):
                 self.state.notes.append(f"[red]the learner is not reading yet: see {learner.log_path}[/]")
             generator.start()
+            if self.rollout is not None:
+                self.rollout.start(delay_s=o.seconds * 0.15)
             self._watch(worker, learner, generator, report, url)
             final = scrape(url)
         finally:
+            if self.rollout is not None:
+                self.rollout.stop()
             if worker.poll() is None:
                 worker.send_signal(signal.SIGTERM)
             if learner is not None:
@@ -204,6 +222,8 @@ class FraudDemo:
                 if learner is not None:
                     self.state.learner = learner.snapshot() or self.state.learner
                 self._mark_drift(report)
+                if self.rollout is not None:
+                    self.state.rollout = self.rollout.line()
                 live.update(render(self.state))
                 if not interactive and time.monotonic() - last_line >= 5:
                     last_line = time.monotonic()
@@ -293,6 +313,13 @@ class FraudDemo:
                 say(summary_table(self.state.shadow))
                 for line in win_lines(self.state.shadow):
                     say(line)
+        if self.rollout is not None:
+            by_version = {f"v{v} {role}": f"{n:,.0f}" for (v, role), n in sorted(final.version_events.items()) if n}
+            say(f"rollout of fraud v{self.rollout.candidate} against v{self.rollout.champion} (guarded, "
+                f"judged by the serve worker; `streaminfer models status fraud` for the measurements); "
+                f"outputs by version: {by_version or 'none'}")
+            for line in self.rollout.summary():
+                say(line)
 
 
 def _each_kind_first(alerts: list[dict]) -> list[dict]:

@@ -43,6 +43,7 @@ class LiveState:
     ranking: RankingBoard | None = None      # a ranking learner beside the worker (its own panel)
     summarize: Callable[[dict], tuple[str, str]] | None = None  # the plugin's (id, result) of a sample
     unit: str = "outputs"                     # what the throughput line counts
+    rollout: str | None = None                # the rollout plan in force, one line (None: not shown)
 
     def add(self, snap: MetricsSnapshot | None) -> None:
         """Keep a snapshot (None = worker not answering yet)."""
@@ -87,6 +88,8 @@ def render(state: LiveState, title: str = "streaminfer serve") -> Panel:
         stats.add_row("dead letters", f"{sum(latest.dead_letters.values()):.0f} ({dlq}){sent}")
         stats.add_row("breaker", BREAKER.get(int(latest.breaker_state), "?") +
                       f"   transactions committed {latest.transactions:,.0f}")
+        if state.rollout is not None or latest.rollout_generation >= 0:
+            stats.add_row("rollout", _rollout_line(state.rollout, latest))
     else:
         stats.add_row("", "waiting for the worker's /metrics …")
     samples = Table("id", "result", "model", "source", "engine latency", box=None, header_style="dim")
@@ -106,6 +109,15 @@ def render(state: LiveState, title: str = "streaminfer serve") -> Panel:
     if state.notes:
         parts += ["", *state.notes[-3:]]
     return Panel(Group(*parts), title=title, border_style="cyan")
+
+
+def _rollout_line(plan: str | None, snap: MetricsSnapshot) -> str:
+    """The plan (as the caller read it) and what each model version served, from the worker's metrics."""
+    served = ", ".join(f"v{version} {role} {count:,.0f}" for (version, role), count in
+                       sorted(snap.version_events.items(), key=lambda item: (item[0][1], item[0][0])) if count)
+    fallbacks = f", {snap.fallbacks:,.0f} fell back" if snap.fallbacks else ""
+    applied = f"worker applies generation {snap.rollout_generation:.0f}, candidate weight {snap.candidate_weight:g}%"
+    return f"{plan or ''}\n{applied}; served: {served or 'nothing yet'}{fallbacks}".strip()
 
 
 def _learner_line(snap: LearnerSnapshot) -> str:

@@ -56,6 +56,10 @@ class MetricsSnapshot:
     lag: float = 0.0
     transactions: float = 0.0
     assigned_partitions: float = 0.0
+    version_events: dict[tuple[str, str], float] = field(default_factory=dict)  # (version, role) → events
+    rollout_generation: float = -1.0
+    candidate_weight: float = 0.0
+    fallbacks: float = 0.0
 
 
 def fetch(url: str, timeout_s: float = 2.0) -> str | None:
@@ -93,6 +97,15 @@ def scrape(url: str, timeout_s: float = 2.0) -> MetricsSnapshot | None:
                 snap.breaker_state = value
             elif name == "streaminfer_consumer_lag":
                 snap.lag += value
+            elif name == "streaminfer_model_events_total":
+                key = (labels.get("version", ""), labels.get("role", ""))
+                snap.version_events[key] = snap.version_events.get(key, 0.0) + value
+            elif name == "streaminfer_rollout_generation":
+                snap.rollout_generation = value
+            elif name == "streaminfer_rollout_candidate_weight_percent":
+                snap.candidate_weight = value
+            elif name == "streaminfer_rollout_fallbacks_total":
+                snap.fallbacks += value
             elif name == "streaminfer_transactions_total" and labels.get("outcome") == "committed":
                 snap.transactions += value
             elif name.endswith("_bucket") and name[: -len("_bucket")] in histograms:

@@ -97,6 +97,9 @@ class PartAssigner:
             batch.benched = len(split.candidate)
             batch.parts = [whole]
             return
+        if split.mirror_of_candidate:
+            batch.parts = self._all_to_candidate(batch, plan, split.mirror)
+            return
         candidate, mirrored = split.candidate, split.mirror
         mirrored_set = set(mirrored)
         rest = [p for p in split.champion if p not in mirrored_set]
@@ -121,6 +124,25 @@ class PartAssigner:
             batch.parts = [whole]
             return
         batch.parts = parts
+
+    def _all_to_candidate(self, batch: MicroBatch, plan: RolloutPlan, mirrored: list[int]) -> list[BatchPart]:
+        """The candidate serves every key (the last guarded step): the champion mirrors a sample."""
+        everyone = list(range(len(batch.events)))
+        if len(mirrored) == len(everyone):
+            return [BatchPart("candidate", plan.candidate, everyone, batch.inputs),
+                    BatchPart("mirror", plan.champion, everyone, batch.inputs, mirrors=0)]
+        if not mirrored:
+            return [BatchPart("candidate", plan.candidate, everyone, batch.inputs)]
+        mirrored_set = set(mirrored)
+        rest = [p for p in everyone if p not in mirrored_set]
+        try:
+            sampled = BatchPart("candidate", plan.candidate, mirrored, self._encode(batch, mirrored))
+            others = BatchPart("candidate", plan.candidate, rest, self._encode(batch, rest))
+        except Exception as exc:  # noqa: BLE001 — as in assign: a plugin bug; no mirror for this batch
+            log.error("plugin %r failed to encode part of batch %d (%r): no mirror for it", self.plugin.name,
+                      batch.seq, exc)
+            return [BatchPart("candidate", plan.candidate, everyone, batch.inputs)]
+        return [sampled, BatchPart("mirror", plan.champion, mirrored, sampled.inputs, mirrors=0), others]
 
     def _encode(self, batch: MicroBatch, positions: list[int]) -> ModelInputs:
         return self.plugin.encode([batch.events[p] for p in positions])

@@ -77,9 +77,10 @@ class RolloutCollector:
         if stats is None or not plan.active:
             return
         candidate, champion = stats.candidate, stats.champion
+        # Benched: the champion's one part scored every event (its events count below), and the
+        # candidate's share of them was routed to the candidate and fell back.
         candidate.fallbacks += batch.benched
         candidate.routed += batch.benched
-        champion.events += batch.benched
         parts = batch.parts
         for part in parts:
             served = len(part.positions)
@@ -98,8 +99,12 @@ class RolloutCollector:
             elif part.outputs is not None and 0 <= part.mirrors < len(parts):
                 reference = parts[part.mirrors].outputs
                 if reference is not None and self.score_output in part.outputs:
-                    stats.mirror.observe(np.asarray(reference[self.score_output]).ravel(),
-                                         np.asarray(part.outputs[self.score_output]).ravel())
+                    mirrored = np.asarray(part.outputs[self.score_output]).ravel()
+                    served = np.asarray(reference[self.score_output]).ravel()
+                    if part.version == plan.champion:  # the last step: the champion mirrors the candidate
+                        stats.mirror.observe(mirrored, served)
+                    else:
+                        stats.mirror.observe(served, mirrored)
         champion.routed -= batch.benched  # benched events were counted as the candidate's routed ones
         if batch.rejects:
             keys = [(batch.messages[r.index].key() or b"").decode("utf-8", "replace") for r in batch.rejects]

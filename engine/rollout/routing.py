@@ -28,11 +28,15 @@ def key_bucket(key: str, salt: str) -> int:
 @dataclass(frozen=True, slots=True)
 class Split:
     """Positions (into a batch's events) by role: champion and candidate partition the events;
-    ``mirror`` are champion-served events the candidate scores too, for the mirror topic."""
+    ``mirror`` are champion-served events the candidate scores too, for the mirror topic (or, with
+    ``mirror_of_candidate``, candidate-served events the champion scores too)."""
 
     champion: list[int]
     candidate: list[int]
     mirror: list[int]
+    #: At a weight of 100 % nothing is champion-served: the mirror sample is then drawn from the
+    #: candidate's events, and the champion scores them beside it (the comparison goes on).
+    mirror_of_candidate: bool = False
 
 
 class KeyRouter:
@@ -52,14 +56,17 @@ class KeyRouter:
         weight = round(plan.candidate_weight * BUCKETS / 100.0)
         rate = round(plan.candidate_mirror_rate * BUCKETS)
         champion, candidate, mirror = [], [], []
+        everyone_to_candidate = weight >= BUCKETS
         for position, key in enumerate(keys):
             if weight and self._bucket(self._canary, key, plan.plan_id) < weight:
                 candidate.append(position)
-                continue
-            champion.append(position)
+                if not everyone_to_candidate:
+                    continue
+            else:
+                champion.append(position)
             if rate and self._bucket(self._mirror, key, plan.plan_id + "/mirror") < rate:
                 mirror.append(position)
-        return Split(champion, candidate, mirror)
+        return Split(champion, candidate, mirror, everyone_to_candidate)
 
     def _reset_if_new(self, plan_id: str) -> None:
         if plan_id != self._plan_id or len(self._canary) + len(self._mirror) > _CACHE_LIMIT:

@@ -173,6 +173,7 @@ class PlanWatcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._caught_up = threading.Event()
+        self._settled = threading.Event()  # caught up, or found the topic unusable
         self._thread: threading.Thread | None = None
         self.plan: RolloutPlan | None = None
         self.error: str = ""
@@ -182,7 +183,8 @@ class PlanWatcher:
         """Start following; wait up to ``wait_s`` for the records that exist now. True when caught up."""
         self._thread = threading.Thread(target=self._follow, name="rollout-plan", daemon=True)
         self._thread.start()
-        return self._caught_up.wait(wait_s)
+        self._settled.wait(wait_s)
+        return self._caught_up.is_set()
 
     def snapshot(self) -> PlanLog:
         """A copy of what has been read (for analysis off the worker's thread)."""
@@ -201,6 +203,7 @@ class PlanWatcher:
                 self._follow_once()
             except ConfigError as exc:
                 self.error, self.unusable = str(exc), True
+                self._settled.set()  # nothing to wait for: start() returns at once
                 return
             except Exception as exc:  # noqa: BLE001 — keep the last plan and retry; serving goes on
                 self.error = str(exc)
@@ -231,6 +234,7 @@ class PlanWatcher:
                 if not self._caught_up.is_set() and _position(consumer, self.topic) >= end:
                     self.plan = self._log.plan
                     self._caught_up.set()
+                    self._settled.set()
                 self.error = ""
         finally:
             consumer.close()

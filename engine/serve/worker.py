@@ -28,7 +28,8 @@ from engine.metrics.serve_metrics import ServeMetrics
 from engine.publish.records import RecordContext, batch_records
 from engine.rollout.assign import CandidateHealth, PartAssigner
 from engine.rollout.collector import RolloutCollector
-from engine.rollout.store import PlanWatcher
+from engine.rollout.guard import ALERTS, Guard
+from engine.rollout.store import PlanWatcher, PlanWriter
 from engine.serve.delivery import AtLeastOnceDelivery, RewindRequired, TransactionalDelivery
 from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.offsets import OffsetLedger
@@ -79,6 +80,8 @@ class ServeWorker:
         self._pending: dict[int, MicroBatch] = {}   # cut, not yet published, by seq
         self._in_flight: set[tuple[int, int]] = set()  # (batch seq, part index) awaiting Triton
         self._applied_generation = -1
+        self.guard: Guard | None = None
+        self._leader = False  # owns input partition 0: runs the rollout guard
         self._next_publish = 1
         self._epoch = 0
         self._paused = False
@@ -106,6 +109,12 @@ class ServeWorker:
         self.delivery = delivery_cls(producer_config(s, self.instance), self.ledger,
                                      s.kafka.commit_interval_ms / 1000.0, self.metrics)
         self._start_plans()
+        if self.plans is not None:
+            writer = PlanWriter(s.kafka.bootstrap_servers, self.plans.topic, s.rollout.audit_topic,
+                                s.kafka.client_security())
+            self.guard = Guard(self.plans, writer, s.rollout.analysis, lambda: self._leader,
+                               s.rollout.guard_interval_s)
+            self.guard.start()
         self.consumer = Consumer(consumer_config(s, self.instance))
         self.consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
@@ -166,6 +175,8 @@ class ServeWorker:
             self._close_quietly("producer", self.delivery.close)
         if self.alerts is not None:
             self._close_quietly("alerts", self.alerts.close)
+        if self.guard is not None:
+            self._close_quietly("rollout guard", self.guard.stop)
         if self.plans is not None:
             self._close_quietly("rollout plan watcher", self.plans.stop)
         self._close_quietly("inference client", self.inference.close)
@@ -190,6 +201,8 @@ class ServeWorker:
         self._update_gauges()
         if self.alerts is not None:
             self.alerts.tick()
+        if self.guard is not None:
+            self._alert_rollout_decisions()
 
     def _poll(self) -> None:
         consumer = self.consumer
@@ -290,7 +303,7 @@ class ServeWorker:
         part.attempts += 1
         self._in_flight.add((batch.seq, index))
         seq, epoch = batch.seq, batch.epoch
-        trial = part.role != "champion" and not part.fell_back
+        trial = self._is_trial(batch, part)
         if part.role != "mirror":
             self.metrics.batch_rows.observe(part.inputs.rows)
         timeout = self.settings.rollout.candidate_timeout_s if trial else None
@@ -319,7 +332,7 @@ class ServeWorker:
             return
         part = batch.parts[index]
         ok = outcome.error is None
-        trial = part.role != "champion" and not part.fell_back
+        trial = self._is_trial(batch, part)
         self.metrics.triton_latency.observe(outcome.latency_s)
         self.metrics.version_request(part.version or outcome.model_version, part.role, outcome.latency_s, ok)
         self.collector.observe_request(batch, part, outcome.latency_s, ok)
@@ -331,8 +344,8 @@ class ServeWorker:
             else:
                 self.breaker.record_success()
             return
-        if trial:
-            self._candidate_failed(batch, part, outcome)
+        if trial or part.role == "mirror":
+            self._candidate_failed(batch, part, outcome, trial)
             return
         kind = "unavailable" if outcome.retriable else "model_error"
         self.metrics.inference_error(kind)
@@ -351,11 +364,21 @@ class ServeWorker:
             if self.alerts is not None:
                 self.alerts.breaker_opened(self.breaker.consecutive_failures, outcome.error)
 
-    def _candidate_failed(self, batch: MicroBatch, part: BatchPart, outcome: InferenceOutcome) -> None:
+    @staticmethod
+    def _is_trial(batch: MicroBatch, part: BatchPart) -> bool:
+        """A request to the candidate: short timeout, its own health, never the breaker's business."""
+        plan = batch.plan
+        return plan is not None and bool(plan.candidate) and part.version == plan.candidate and not part.fell_back
+
+    def _candidate_failed(self, batch: MicroBatch, part: BatchPart, outcome: InferenceOutcome, trial: bool) -> None:
         """A candidate never holds up or fails the champion: a failed candidate part is scored by the
-        champion at once, a failed mirror part is dropped; neither counts toward the breaker."""
-        self.metrics.inference_error("candidate")
-        if self.health.record(False):
+        champion at once, a failed mirror part is dropped (whichever version it asked); neither counts
+        toward the breaker."""
+        self.metrics.inference_error("candidate" if trial else "mirror")
+        if not trial:
+            log.warning("mirror request to version %s failed (batch %d): %s — dropped", part.version, batch.seq,
+                        outcome.error)
+        elif self.health.record(False):
             log.error("candidate version %s benched for %.0f s on this worker after %d failures in a row: %s",
                       part.version, self.health.bench_s, self.health.failures_to_bench, outcome.error)
         else:
@@ -399,6 +422,32 @@ class ServeWorker:
             if self.alerts is not None:
                 self.alerts.observe_batch(len(batch.messages), dead, latencies, batch.model_version)
             self.metrics.engine_latency.observe(max(0.0, time.time() - batch.consumed_at))
+
+    def _alert_rollout_decisions(self) -> None:
+        """Alerts for the guard's decisions, raised on this thread (the alert gate is not thread-safe)."""
+        while True:
+            try:
+                decision = self.guard.decisions.get_nowait()
+            except queue.Empty:
+                return
+            kind = ALERTS.get(decision.decision)
+            manager = getattr(self.alerts, "manager", None)
+            if kind is None or manager is None:
+                continue
+            audit = decision.audit
+            evidence = {"detector": "rollout_guard",
+                        "summary": f"{self.settings.triton.model_name} version {audit['candidate']}: "
+                                   f"{decision.plan.reason}"[:500],
+                        "plan_id": audit["plan_id"], "champion": audit["champion"], "candidate": audit["candidate"],
+                        "step": audit["step"], "exposure": audit["exposure"],
+                        "verdict": decision.analysis.verdict.value,
+                        "failed_checks": [c.name for c in decision.analysis.checks if c.verdict.value == "fail"]}
+            try:
+                manager.raise_alert(kind[0], f"{self.settings.triton.model_name}:{audit['candidate']}", evidence,
+                                    severity=kind[1], detector=audit["plan_id"])
+            except Exception as exc:  # noqa: BLE001 — an alert that cannot go out must never stop serving
+                log.error("rollout alert %s not published: %r (the decision itself is on %s)", kind[0], exc,
+                          self.settings.rollout.audit_topic)
 
     def _count_versions(self, batch: MicroBatch) -> None:
         for part in batch.parts:
@@ -458,6 +507,8 @@ class ServeWorker:
         # Assign explicitly (cooperative: incremental) so the new partitions can be paused right
         # away when Triton is down; pausing before the library's own assignment would be a no-op.
         consumer.incremental_assign(partitions)
+        if any(tp.partition == 0 for tp in partitions):
+            self._leader = True
         if self._paused:
             consumer.pause(partitions)
         self.metrics.assigned_partitions.set(len(consumer.assignment()))
@@ -472,6 +523,7 @@ class ServeWorker:
         self._discard_unpublished()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in revoked]
+        self._leader = any(tp.partition == 0 for tp in kept)
         self.ledger.forget(partitions)
         self._seek_to_committed(consumer, kept)
         self.metrics.assigned_partitions.set(len(kept))
@@ -482,6 +534,7 @@ class ServeWorker:
                     [f"{tp.topic}[{tp.partition}]" for tp in partitions])
         lost = {(tp.topic, tp.partition) for tp in partitions}
         kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in lost]
+        self._leader = any(tp.partition == 0 for tp in kept)
         self.metrics.rewinds.inc()
         self.delivery.abort()
         self._discard_unpublished()

@@ -33,6 +33,21 @@ class FailsOnRealInput(torch.nn.Module):
         return torch.zeros(features.shape[0], 1)
 
 
+class SlowScores(torch.nn.Module):
+    """The champion's scores, computed after ~tens of milliseconds of needless work per request."""
+
+    def __init__(self, champion: torch.jit.ScriptModule) -> None:
+        super().__init__()
+        self.champion = champion
+        self.weight = torch.nn.Parameter(torch.randn(256, 256) / 16.0, requires_grad=False)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.weight
+        for _ in range(40):
+            x = torch.tanh(torch.mm(x, self.weight))
+        return self.champion(features) + 0.0 * x.sum()
+
+
 def _scripted(module: torch.nn.Module) -> bytes:
     buffer = io.BytesIO()
     torch.jit.save(torch.jit.script(module), buffer)
@@ -41,7 +56,7 @@ def _scripted(module: torch.nn.Module) -> bytes:
 
 @dataclass(frozen=True)
 class RolloutModels:
-    """Versions of :data:`MODEL`: champion 1, identical 2, random 3, erroring 4, unloadable 5."""
+    """Versions of :data:`MODEL`: champion 1, identical 2, random 3, erroring 4, unloadable 5, slow 6."""
 
     name: str = MODEL
     champion: str = "1"
@@ -49,6 +64,7 @@ class RolloutModels:
     random: str = "3"
     erroring: str = "4"
     unloadable: str = "5"
+    slow: str = "6"
 
 
 def export_rollout_models(repository: Path, fraud_version_dir: Path, http_url: str) -> RolloutModels:
@@ -66,6 +82,8 @@ def export_rollout_models(repository: Path, fraud_version_dir: Path, http_url: s
     versions = [(champion, "the shipped fraud model"), (champion, "identical to the champion"),
                 (_scripted(RandomScores()), "random scores"), (_scripted(FailsOnRealInput()), "fails real requests"),
                 (b"not a TorchScript archive", "does not load")]
+    loaded = torch.jit.load(io.BytesIO(champion))
+    versions.append((_scripted(SlowScores(loaded)), "the champion's scores, much slower"))
     for number, (torchscript, role) in enumerate(versions, start=1):
         triton_repo.write_model_version(model_dir, number, torchscript, {"metrics": {}, "role": role})
     ModelControl(http_url).load_versions(MODEL, ["1"])

@@ -113,7 +113,10 @@ def test_a_taste_shift_pages_once_per_detector(kafka_bootstrap, topics, app_id, 
     assert len(keys) == len(set(keys)), f"one alert per detector and stage within the cooldown: {keys}"
     ctr = [a for a in detected if a["subject"].endswith(":ctr@10")]
     assert ctr and ctr[0]["evidence"]["after"]["mean"] < ctr[0]["evidence"]["before"]["mean"]
-    assert ctr[0]["evidence"]["window"]["events"] >= 3000  # not before the shift
+    # Not before the shift (at list 3,000). The learner reads each partition on its own, so shifted
+    # lists of a fast partition can be judged before the last unshifted ones of a slow one: CI once saw
+    # the detection at 2,784 judged lists. A detector firing on unshifted data would fire far earlier.
+    assert ctr[0]["evidence"]["window"]["events"] >= 2500
 
 
 def test_kill_9_restores_the_recs_learner_and_a_tampered_blob_is_refused(kafka_bootstrap, topics, app_id, tmp_path):

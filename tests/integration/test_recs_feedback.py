@@ -88,9 +88,13 @@ def test_simulated_users_answer_every_ranking_of_their_run(pipeline, make_topic,
                                                                      order="ranked_first") or 0)
                          + (learner.value("streaminfer_learn_joined_total", order="feedback_first") or 0) >= COUNT,
                          timeout=120)
-        learned_ctr = learner.value("streaminfer_learn_model_metric", model="champion", metric="ctr@10")
         impressions_within_k = sum(n for position, n in impressions.items() if position <= 10)
         clicks_within_k = sum(n for position, n in clicks.items() if position <= 10)
+        # The metric gauge is set after the join counter moves: CI once read it in between (None).
+        learner.wait_for("the champion's CTR@10 of every list", lambda: learner.value(
+            "streaminfer_learn_model_metric", model="champion", metric="ctr@10") == pytest.approx(
+            clicks_within_k / impressions_within_k), timeout=30)
+        learned_ctr = learner.value("streaminfer_learn_model_metric", model="champion", metric="ctr@10")
         assert learned_ctr == pytest.approx(clicks_within_k / impressions_within_k), "the learner's CTR@10 is the wire's"
         assert (learner.value("streaminfer_learn_model_samples", model="river_fm") or 0) == COUNT
         assert learner.stop() == 0

@@ -8,6 +8,7 @@ mirror and audit topics, so no other test is ever served by a candidate.
 from __future__ import annotations
 
 import subprocess
+import threading
 import sys
 import time
 from collections import Counter, defaultdict
@@ -187,3 +188,114 @@ def test_an_erroring_candidate_falls_back_to_the_champion_and_shadow_never_reach
     for plan_id, _step, stats in read_plan_log(p.bootstrap, p.plan_topic).reports.values():
         pairs_by_plan[plan_id] += stats.mirror.pairs
     assert max(pairs_by_plan.values()) >= len(shadowed)
+
+
+#: Guarded steps short enough for a test: three steps of 3 s; minimums sized to what 3 s of a
+#: 1500 events/s stream gives the candidate at 10 % (error/fallback rates at 5 %: 0 failures in
+#: ~130 requests already rule out a rate above it at 99 %).
+FAST_GUARD = {"steps": [10, 50, 100], "step_duration_s": 3.0, "min_requests": 10, "min_events": 100,
+              "min_mirror_pairs": 100, "mirror_rate": 0.5, "max_error_rate": 0.05, "max_inconclusive": 4}
+
+
+class SteadyProducer:
+    """Produces fresh events at ``rate`` on a thread until stopped or ``max_events`` are sent."""
+
+    def __init__(self, p, rate: float, max_events: int, seed: int) -> None:
+        self.events: list[dict] = []
+        self._stop = threading.Event()
+        chunk = max(1, int(rate // 5))
+
+        def run() -> None:
+            round_seed = seed
+            while not self._stop.is_set() and len(self.events) < max_events:
+                self.events.extend(p.produce_events(chunk, seed=round_seed, rate=rate))
+                round_seed += 1000
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> list[dict]:
+        self._stop.set()
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive()
+        return self.events
+
+
+def wait_for_state(p, states: set[str], timeout_s: float) -> object:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        plan = current_plan(p)
+        if plan is not None and plan.state.value in states:
+            return plan
+        time.sleep(0.5)
+    raise AssertionError(f"plan never reached {states}: {current_plan(p)}\n{p.logs()}")
+
+
+def test_guarded_rollout_promotes_a_good_candidate_through_every_step(rollout_pipeline, versions):
+    p = rollout_pipeline("rollout-guarded-good", analysis=FAST_GUARD)
+    watch = p.watch()
+    workers = [p.start_worker(str(i)) for i in range(2)]
+    for worker in workers:
+        worker.wait_for_assignment(timeout_s=60)
+    producer = SteadyProducer(p, rate=1500, max_events=90_000, seed=20)
+    models_cli(p, "rollout", "--candidate", versions.identical, "--mode", "guarded")
+    promoted = wait_for_state(p, {"promoted", "rolled_back", "aborted"}, timeout_s=60)
+    events = producer.stop()
+    wait_scored(p, watch, len(events))
+    for worker in workers:
+        assert p.stop(worker) == 0, p.logs()
+    p.settle_and_check(watch, len(events))  # exactly once across three weight changes and a promote
+
+    assert promoted.state.value == "promoted" and promoted.champion == versions.identical, promoted.reason
+    audit = [orjson.loads(o.value) for o in p.read(p.audit, 4, timeout_s=30, quiet_s=1)]
+    judged = [a for a in audit if a["decision"] != "inconclusive"]
+    assert [a["decision"] for a in judged] == ["started", "step_passed", "step_passed", "promoted"]
+    assert [a["weight"] for a in judged[1:3]] == [50, 100]
+    for record in judged[1:]:
+        assert record["actor"] == "guard" and record["analysis"]["verdict"] == "pass"
+        checks = {c["name"]: c for c in record["analysis"]["checks"]}
+        assert checks["score_js"]["value"] < 0.01 and checks["score_js"]["samples"] >= 100
+    alerts = [orjson.loads(o.value) for o in p.read(p.alerts, 1, timeout_s=30, quiet_s=1)]
+    assert [(a["kind"], a["severity"]) for a in alerts if a["kind"].startswith("rollout")] == [
+        ("rollout_promoted", "info")]
+
+
+@pytest.mark.parametrize("broken", ["random", "slow"])
+def test_guarded_rollout_rolls_back_a_broken_candidate_with_bounded_exposure(rollout_pipeline, versions, broken):
+    """A candidate whose scores are random (caught by the mirrored score distance) or that is much
+    slower (caught by latency p99) is rolled back by the guard mid-step; the rollback names the
+    exposure, pages on-call, and afterwards only the champion serves."""
+    p = rollout_pipeline(f"rollout-guarded-{broken}", analysis=FAST_GUARD)
+    watch = p.watch()
+    worker = p.start_worker("0")
+    worker.wait_for_assignment(timeout_s=60)
+    producer = SteadyProducer(p, rate=1500, max_events=90_000, seed=30)
+    models_cli(p, "rollout", "--candidate", getattr(versions, broken), "--mode", "guarded")
+    rolled_back = wait_for_state(p, {"promoted", "rolled_back", "aborted"}, timeout_s=60)
+    time.sleep(2.0)  # the worker applies the rollback at its next batch
+    after = p.produce_events(1000, seed=99)
+    events = producer.stop() + after
+    wait_scored(p, watch, len(events))
+    assert p.stop(worker) == 0, p.logs()
+    scores = p.settle_and_check(watch, len(events))
+
+    assert rolled_back.state.value == "rolled_back" and rolled_back.actor == "guard", rolled_back.reason
+    assert rolled_back.step == 0, "rolled back in the first step, before any weight increase"
+    audit = [orjson.loads(o.value) for o in p.read(p.audit, 2, timeout_s=30, quiet_s=1)]
+    decision = audit[-1]
+    assert decision["decision"] == "rolled_back"
+    failed = {c["name"] for c in decision["analysis"]["checks"] if c["verdict"] == "fail"}
+    assert failed & ({"score_js", "score_mean_abs_diff"} if broken == "random" else {"latency_p99"}), failed
+    exposure = decision["exposure"]
+    served = versions_by_event(scores)
+    by_candidate = sum(1 for v in served.values() if v == getattr(versions, broken))
+    assert 0 < exposure["events"] and 0 < exposure["keys"], exposure
+    # the reports lag the outputs by at most a report interval: the audit's count is close, never above
+    assert exposure["events"] <= by_candidate <= exposure["events"] + 3000, (exposure, by_candidate)
+    assert {served[e["event_id"]] for e in after} == {versions.champion}
+    alerts = [orjson.loads(o.value) for o in p.read(p.alerts, 1, timeout_s=30, quiet_s=1)]
+    paged = [a for a in alerts if a["kind"] == "rollout_rolled_back"]
+    assert paged and paged[0]["severity"] == "critical" and paged[0]["evidence"]["exposure"]["events"] > 0
+    seconds = (rolled_back.updated_ms - rolled_back.started_ms) / 1000
+    print(f"\n{broken} candidate: rolled back {seconds:.1f} s after the start, {exposure['events']} events and "
+          f"{exposure['keys']} keys exposed ({by_candidate} outputs by it), {len(events)} events in all")
