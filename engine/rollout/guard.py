@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,12 +97,14 @@ class Guard:
     """
 
     def __init__(self, watcher: PlanWatcher, writer: PlanWriter, settings: AnalysisSettings,
-                 is_leader: Callable[[], bool], interval_s: float = 1.0) -> None:
+                 is_leader: Callable[[], bool], interval_s: float = 1.0, settle_s: float = 5.0) -> None:
         self.watcher = watcher
         self.writer = writer
         self.settings = settings
         self.is_leader = is_leader
         self.interval_s = interval_s
+        self.settle_s = settle_s
+        self._closing: list[tuple[float, RolloutPlan, str]] = []  # (due, plan, decision): final exposure
         self.decisions: queue.SimpleQueue[Decision] = queue.SimpleQueue()  # for the worker's alerts
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rollout-guard", daemon=True)
@@ -111,9 +114,16 @@ class Guard:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop (bounded)."""
+        """Stop (bounded); a finished rollout still waiting for its closing record gets it now, with
+        what has been reported so far."""
         self._stop.set()
         self._thread.join(timeout=5)
+        if self._closing:
+            self._closing = [(0.0, plan, candidate) for _, plan, candidate in self._closing]
+            try:
+                self._close_due()
+            except Exception as exc:  # noqa: BLE001 — shutting down: say so, lose nothing else
+                log.warning("rollout guard: closing record not written: %s", exc)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -126,6 +136,7 @@ class Guard:
 
     def tick(self) -> Decision | None:
         """Judge once; write and return the decision (None when there is nothing to do)."""
+        self._close_due()
         decision = decide(self.watcher.snapshot(), self.settings)
         if decision is None:
             return None
@@ -133,4 +144,24 @@ class Guard:
         plan = decision.plan
         log.warning("rollout guard: %s — generation %d: %s", decision.decision, plan.generation, plan.reason)
         self.decisions.put(decision)
+        if plan.state in (RolloutState.ROLLED_BACK, RolloutState.ABORTED, RolloutState.PROMOTED):
+            self._closing.append((time.monotonic() + self.settle_s, plan, decision.audit["candidate"]))
         return decision
+
+    def _close_due(self) -> None:
+        """Once the workers have published their last counts of a finished rollout (batches in flight at
+        the decision, then a report interval), write its final exposure as a ``closed`` record: the
+        decision's own record can only say what was reported by the moment it was taken."""
+        now = time.monotonic()
+        due = [item for item in self._closing if item[0] <= now]
+        if not due:
+            return
+        self._closing = [item for item in self._closing if item[0] > now]
+        snapshot = self.watcher.snapshot()
+        for _, plan, candidate in due:
+            exposure = snapshot.rollout_stats(plan.plan_id)
+            record = audit_record(plan, "closed", None, exposure)
+            record.update(candidate=candidate, actor="guard",
+                          reason=f"final exposure of version {candidate}: {exposure.candidate.events} events, "
+                                 f"{exposure.keys_exposed} keys, {exposure.candidate.fallbacks} fallbacks")
+            self.writer.write_audit(record, plan.pipeline)

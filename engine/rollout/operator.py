@@ -134,6 +134,9 @@ def start(target: RolloutTarget, candidate: str, mode: RolloutMode, weight: floa
                           "rollout.analysis.steps (guarded) or serves none (shadow)")
     if weight is not None and not 0 < weight <= 100:
         raise ConfigError(f"--weight must be in (0, 100], got {weight:g}")
+    if current is None:
+        # Pin the champion before the candidate loads: from then on "newest" is the candidate.
+        current = pin_champion(target)
     if load:
         load_serving(target, (champion, candidate))
     now = now_ms()

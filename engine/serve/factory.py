@@ -35,7 +35,27 @@ def build_worker(settings: PipelineSettings, instance: str, metrics: ServeMetric
     plans = PlanWatcher(settings.kafka.bootstrap_servers, settings.rollout.plan_topic_for(settings.name),
                         settings.kafka.client_security())
     return ServeWorker(settings, builder, TritonInferenceClient(settings.triton, plugin.model_outputs), instance,
-                       metrics, stop_requested=stop_requested, alerts=build_alerts(settings), plans=plans)
+                       metrics, stop_requested=stop_requested, alerts=build_alerts(settings), plans=plans,
+                       default_version=pinned_default_version(settings))
+
+
+def pinned_default_version(settings: PipelineSettings) -> str:
+    """The version to serve while no rollout plan names a champion: the configured one, else the newest
+    version Triton has ready now. Pinned at start, because Triton's "newest" moves the moment a
+    candidate is loaded beside the champion. '' (Triton's newest, per request) only when Triton cannot
+    be asked now: the worker rides out an outage, and says so."""
+    from engine.inference.model_control import ModelControl
+
+    if settings.triton.model_version:
+        return settings.triton.model_version
+    ready = ModelControl(settings.triton.http_url, timeout_s=3.0).ready_versions(settings.triton.model_name)
+    if not ready:
+        log.warning("no ready version of %r in Triton now: serving Triton's newest until a rollout plan names "
+                    "a champion", settings.triton.model_name)
+        return ""
+    log.info("no version configured: serving %r version %s (the newest ready now) until a rollout plan "
+             "names a champion", settings.triton.model_name, ready[-1])
+    return ready[-1]
 
 
 def check_batch_fits_model(settings: PipelineSettings, plugin: PipelinePlugin) -> None:

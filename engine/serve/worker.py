@@ -53,11 +53,15 @@ class ServeWorker:
         stop_requested: Set by a signal handler to drain and exit (may already be set).
         alerts: Raises inference_down / error_rate / slo_breach (None: no alerts).
         plans: Follows the rollout plan (None: no rollouts; the configured version serves everything).
+        default_version: The version served while no plan names a champion ('' = Triton's newest at
+            each request; the factory pins the newest ready at start, so a candidate loaded later for a
+            rollout never starts serving just because it is the newest).
     """
 
     def __init__(self, settings: PipelineSettings, builder: BatchBuilder, inference: TritonInferenceClient,
                  instance: str, metrics: ServeMetrics, stop_requested: threading.Event | None = None,
-                 alerts: HotPathAlerts | None = None, plans: PlanWatcher | None = None) -> None:
+                 alerts: HotPathAlerts | None = None, plans: PlanWatcher | None = None,
+                 default_version: str | None = None) -> None:
         self.settings = settings
         self.builder = builder
         self.inference = inference
@@ -72,7 +76,8 @@ class ServeWorker:
                                      rollout.mirror_topic_for(settings.name))
         self.plans = plans
         self.health = CandidateHealth(rollout.candidate_failures_to_bench, rollout.candidate_bench_s)
-        self.assigner = PartAssigner(builder.plugin, settings.triton.model_version, self.health)
+        self.assigner = PartAssigner(builder.plugin, settings.triton.model_version if default_version is None
+                                     else default_version, self.health)
         self.collector = RolloutCollector(settings.name, instance, rollout.plan_topic_for(settings.name),
                                           builder.plugin.model_outputs[0] if builder.plugin.model_outputs else "",
                                           rollout.report_interval_s)
@@ -113,7 +118,7 @@ class ServeWorker:
             writer = PlanWriter(s.kafka.bootstrap_servers, self.plans.topic, s.rollout.audit_topic,
                                 s.kafka.client_security())
             self.guard = Guard(self.plans, writer, s.rollout.analysis, lambda: self._leader,
-                               s.rollout.guard_interval_s)
+                               s.rollout.guard_interval_s, settle_s=3 * s.rollout.report_interval_s + 2.0)
             self.guard.start()
         self.consumer = Consumer(consumer_config(s, self.instance))
         self.consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke,
