@@ -32,7 +32,9 @@ class BatchPart:
         retry_at: Monotonic time before which a failed part is not retried.
         fell_back: A candidate part re-pointed at the champion after the candidate failed.
         done: A mirror part finished (with outputs, or given up: mirror outputs are best effort).
-        mirrors: Index (into the batch's parts) of the champion part a mirror part mirrors.
+        mirrors: Index (into the batch's parts) of the part a mirror part is compared with.
+        reference_rows: Rows of that part's outputs that line up with this mirror part's rows
+            (None: all of them, in order).
     """
 
     role: str
@@ -46,6 +48,7 @@ class BatchPart:
     fell_back: bool = False
     done: bool = False
     mirrors: int = -1
+    reference_rows: np.ndarray | None = None
 
     @property
     def finished(self) -> bool:

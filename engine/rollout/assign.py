@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import time
 
+import numpy as np
+
 from engine.batching.micro_batch import BatchPart, MicroBatch
 from engine.pipeline.contract import ModelInputs, PipelinePlugin
 from engine.rollout.plan import RolloutPlan
@@ -97,6 +99,9 @@ class PartAssigner:
             batch.benched = len(split.candidate)
             batch.parts = [whole]
             return
+        if self._sliceable(batch):
+            batch.parts = self._sliced_parts(batch, plan, split)
+            return
         if split.mirror_of_candidate:
             batch.parts = self._all_to_candidate(batch, plan, split.mirror)
             return
@@ -125,6 +130,32 @@ class PartAssigner:
             return
         batch.parts = parts
 
+    @staticmethod
+    def _sliceable(batch: MicroBatch) -> bool:
+        """One row per event and no layout: parts are row slices of the batch's tensors (fraud)."""
+        return batch.inputs.layout is None and batch.inputs.rows == len(batch.events)
+
+    def _sliced_parts(self, batch: MicroBatch, plan: RolloutPlan, split) -> list[BatchPart]:
+        """One request per version that serves, plus one for the mirror sample, which is compared
+        row by row with the serving request's outputs (``reference_rows``): no request is split for
+        the mirror's sake, so a mirror costs the other version's rows and nothing more."""
+        serving_role, mirror_version = ("candidate", plan.champion) if split.mirror_of_candidate \
+            else ("champion", plan.candidate)
+        served = split.candidate if split.mirror_of_candidate else split.champion
+        parts: list[BatchPart] = []
+        if served:
+            version = plan.candidate if serving_role == "candidate" else plan.champion
+            inputs = batch.inputs if len(served) == len(batch.events) else self._encode(batch, served)
+            parts.append(BatchPart(serving_role, version, served, inputs))
+        if not split.mirror_of_candidate and split.candidate:
+            parts.append(BatchPart("candidate", plan.candidate, split.candidate, self._encode(batch, split.candidate)))
+        if split.mirror and parts:
+            mirrored = split.mirror
+            rows = np.searchsorted(np.asarray(served, dtype=np.intp), np.asarray(mirrored, dtype=np.intp))
+            inputs = parts[0].inputs if len(mirrored) == len(served) else self._encode(batch, mirrored)
+            parts.append(BatchPart("mirror", mirror_version, mirrored, inputs, mirrors=0, reference_rows=rows))
+        return parts
+
     def _all_to_candidate(self, batch: MicroBatch, plan: RolloutPlan, mirrored: list[int]) -> list[BatchPart]:
         """The candidate serves every key (the last guarded step): the champion mirrors a sample."""
         everyone = list(range(len(batch.events)))
@@ -145,4 +176,10 @@ class PartAssigner:
         return [sampled, BatchPart("mirror", plan.champion, mirrored, sampled.inputs, mirrors=0), others]
 
     def _encode(self, batch: MicroBatch, positions: list[int]) -> ModelInputs:
+        """The tensors of some of the batch's events: rows sliced out of the batch's own tensors when
+        each event is one row and the plugin keeps no layout (fraud), else encoded again (recs)."""
+        inputs = batch.inputs
+        if inputs.layout is None and inputs.rows == len(batch.events):
+            index = np.asarray(positions, dtype=np.intp)
+            return ModelInputs({name: array[index] for name, array in inputs.tensors.items()}, len(positions))
         return self.plugin.encode([batch.events[p] for p in positions])

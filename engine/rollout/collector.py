@@ -100,7 +100,10 @@ class RolloutCollector:
                 reference = parts[part.mirrors].outputs
                 if reference is not None and self.score_output in part.outputs:
                     mirrored = np.asarray(part.outputs[self.score_output]).ravel()
-                    served = np.asarray(reference[self.score_output]).ravel()
+                    served = np.asarray(reference[self.score_output])
+                    if part.reference_rows is not None:
+                        served = served[part.reference_rows]
+                    served = served.ravel()
                     if part.version == plan.champion:  # the last step: the champion mirrors the candidate
                         stats.mirror.observe(mirrored, served)
                     else:

@@ -220,7 +220,7 @@ class ServeWorker:
             self._set_paused(backlog >= limit, "backlog")
         if not self.breaker.allows_requests():
             timeout = 0.05  # Triton is down: keep the group membership alive, nothing else to do
-        elif self._in_flight and (self._paused or len(self._in_flight) >= self.settings.batching.max_in_flight):
+        elif self._in_flight and (self._paused or self._batches_in_flight() >= self.settings.batching.max_in_flight):
             # Nothing useful to fetch: wait for Triton instead, but keep serving the group.
             self._collect(timeout_s=0.002)
             timeout = 0.0
@@ -266,7 +266,7 @@ class ServeWorker:
         for seq in sorted(self._pending):
             batch = self._pending[seq]
             for index, part in enumerate(batch.parts):
-                if len(self._in_flight) >= cap or not self.breaker.allows_requests():
+                if self._batches_in_flight() >= cap or not self.breaker.allows_requests():
                     return
                 if part.attempts and not part.finished and (seq, index) not in self._in_flight and part.retry_at <= now:
                     self._submit(batch, index)
@@ -274,7 +274,7 @@ class ServeWorker:
                         return  # one trial request while half-open
         if self.breaker.state == BreakerState.HALF_OPEN and self._in_flight:
             return
-        while len(self._in_flight) < cap and self.breaker.allows_requests():
+        while self._batches_in_flight() < cap and self.breaker.allows_requests():
             force = self._stopping.is_set()
             batch = self.builder.cut(self._epoch, force=force)
             if batch is None:
@@ -289,6 +289,11 @@ class ServeWorker:
                     return  # one trial request while half-open
             else:
                 batch.outputs = {}  # no rows: publishable at once
+
+    def _batches_in_flight(self) -> int:
+        """Batches with a Triton request outstanding: the cap is on batches, so a rollout's extra
+        requests per batch (candidate, mirror) do not halve the pipelining."""
+        return len({seq for seq, _ in self._in_flight})
 
     def _current_plan(self):
         plan = self.plans.plan if self.plans is not None else None
@@ -548,7 +553,7 @@ class ServeWorker:
         self.metrics.assigned_partitions.set(len(kept))
 
     def _update_gauges(self) -> None:
-        self.metrics.in_flight.set(len(self._in_flight))
+        self.metrics.in_flight.set(self._batches_in_flight())
         self.metrics.breaker_state.set(int(self.breaker.state))
         now = time.monotonic()
         if now - self._last_lag < 5.0:

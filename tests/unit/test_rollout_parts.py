@@ -127,9 +127,10 @@ def test_at_full_weight_the_champion_mirrors_a_sample_of_the_candidate():
     batch, events = batch_of(300)
     assigner.assign(batch, full)
     roles = [(p.role, p.version) for p in batch.parts]
-    assert roles == [("candidate", "2"), ("mirror", "1"), ("candidate", "2")]
-    sampled = batch.parts[0].positions
-    assert batch.parts[1].positions == sampled and 0.3 < len(sampled) / 300 < 0.7
+    assert roles == [("candidate", "2"), ("mirror", "1")]  # one request per version: rows sliced, not split
+    assert batch.parts[0].positions == list(range(300))
+    sampled = batch.parts[1].positions
+    assert 0.3 < len(sampled) / 300 < 0.7 and list(batch.parts[1].reference_rows) == sampled
     answer(batch, lambda part: 0.6 if part.version == "2" else 0.1)
     records, _, _ = batch_records(batch, CONTEXT)
     assert {orjson.loads(r.value)["model"]["version"] for r in records if r.topic == "fraud.scores"} == {"2"}
@@ -139,3 +140,33 @@ def test_at_full_weight_the_champion_mirrors_a_sample_of_the_candidate():
     assert mirror.pairs == len(sampled)
     # the champion's scores stay on the champion's side of the comparison
     assert mirror.champion_hist[2] == len(sampled) and mirror.candidate_hist[12] == len(sampled)
+
+
+def test_a_multi_row_plugin_is_split_and_encoded_per_part():
+    """recs: each request is several rows with a layout, so parts are encoded on their own and a
+    mirror part is compared with a champion request over exactly the same rows."""
+    import itertools
+
+    from models.recs.pipeline import RecsPipeline
+
+    recs = RecsPipeline()
+    events = list(itertools.islice(recs.synthetic_events(3), 120))
+    messages = [Message(topic="in", partition=0, offset=i, key=e["user_id"].encode(), value=orjson.dumps(e),
+                        timestamp=(1, int(time.time() * 1000))) for i, e in enumerate(events)]
+    builder = BatchBuilder(EventDecoder(SchemaRegistry(TopicCatalog.load()).validator("recs.requests")), recs,
+                           10_000, 60.0)
+    batch = builder.build(1, 0, messages, time.time())
+    assigner = PartAssigner(recs, "", CandidateHealth(3, 10))
+    assigner.assign(batch, plan(RolloutMode.GUARDED, weight=30, mirror_rate=0.5).model_copy(update={"pipeline": "recs"}))
+    roles = [p.role for p in batch.parts]
+    assert roles.count("mirror") == 1 and "candidate" in roles
+    mirror = next(p for p in batch.parts if p.role == "mirror")
+    reference = batch.parts[mirror.mirrors]
+    assert reference.role == "champion" and reference.positions == mirror.positions
+    assert reference.inputs is mirror.inputs
+    assert sum(p.inputs.rows for p in batch.parts if p.role != "mirror") == batch.inputs.rows
+    answer(batch)
+    context = RecordContext("recs", "w0", "recs.ranked", "recs.dlq", "recs", recs, "recs.mirror")
+    records, _, _ = batch_records(batch, context)
+    ranked = [orjson.loads(r.value) for r in records if r.topic == "recs.ranked"]
+    assert [r["request_id"] for r in ranked] == [e["request_id"] for e in events]
