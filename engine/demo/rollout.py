@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import threading
 
+import orjson
+
 from engine.config.pipeline import PipelineSettings
 from engine.inference.model_control import ModelControl
 from engine.pipeline.contract import PipelinePlugin
 from engine.rollout import operator
 from engine.rollout.plan import TERMINAL_STATES, RolloutMode, RolloutPlan
 
-#: Short guarded steps for a one-minute demo, for the serve worker's environment (the shipped YAML
-#: keeps production-sized ones). Error rates at 5 %: a few hundred clean requests already show it.
+#: Short guarded steps for a one-minute demo (the shipped YAML keeps production-sized ones): the plan
+#: the demo writes takes its steps from here, the serve worker's guard its thresholds.
+DEMO_ANALYSIS = {"steps": [10, 50, 100], "step_duration_s": 6, "mirror_rate": 0.5, "max_error_rate": 0.05,
+                 "max_inconclusive": 6}
+
+#: The same, as the serve worker's environment.
 DEMO_GUARD_ENV = {
-    "STREAMINFER_ROLLOUT__ANALYSIS__STEPS": "[10, 50, 100]",
-    "STREAMINFER_ROLLOUT__ANALYSIS__STEP_DURATION_S": "6",
-    "STREAMINFER_ROLLOUT__ANALYSIS__MIRROR_RATE": "0.5",
-    "STREAMINFER_ROLLOUT__ANALYSIS__MAX_ERROR_RATE": "0.05",
-    "STREAMINFER_ROLLOUT__ANALYSIS__MAX_INCONCLUSIVE": "6",
+    **{f"STREAMINFER_ROLLOUT__ANALYSIS__{key.upper()}": orjson.dumps(value).decode()
+       for key, value in DEMO_ANALYSIS.items()},
     "STREAMINFER_ROLLOUT__REPORT_INTERVAL_S": "1",
 }
+
+
+def demo_settings(settings: PipelineSettings) -> PipelineSettings:
+    """``settings`` with the demo's guarded steps and thresholds."""
+    analysis = settings.rollout.analysis.model_copy(update={**DEMO_ANALYSIS, "steps": tuple(DEMO_ANALYSIS["steps"])})
+    return settings.model_copy(update={"rollout": settings.rollout.model_copy(update={"analysis": analysis})})
 
 
 class DemoRollout:
@@ -39,7 +48,7 @@ class DemoRollout:
     """
 
     def __init__(self, settings: PipelineSettings, plugin: PipelinePlugin, repository, say) -> None:
-        self.target = operator.RolloutTarget(settings)
+        self.target = operator.RolloutTarget(demo_settings(settings))
         self.plugin = plugin
         self.repository = repository
         self.say = say

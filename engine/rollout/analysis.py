@@ -34,6 +34,8 @@ class AnalysisSettings(BaseModel):
     max_inconclusive: int = Field(3, ge=1, le=1000,
                                   description="Consecutive inconclusive analyses of one step that abort the rollout.")
     min_requests: int = Field(20, ge=1, description="Triton requests per version before latency/error checks pass.")
+    min_latency_requests: int = Field(100, ge=1, description="Requests per version before the p99 itself is "
+                                      "judged (before: only a median over the p99 limit fails).")
     min_events: int = Field(200, ge=1, description="Candidate events before the step can pass.")
     min_mirror_pairs: int = Field(200, ge=1, description="Events scored by both versions before score checks pass.")
     max_error_rate: float = Field(0.01, ge=0, le=1, description="Candidate error rate allowed above the champion's.")
@@ -161,6 +163,10 @@ def _fallback_rate(stats: StepStats, s: AnalysisSettings) -> Check:
 
 
 def _latency_p99(stats: StepStats, s: AnalysisSettings) -> Check:
+    """Candidate p99 against the champion's. A p99 over a few dozen requests is one unlucky request
+    (a GC pause, a cold graph), so the p99 is judged only from ``min_latency_requests`` on; before
+    that a candidate fails only when even its median is over the limit — a model that is slow on
+    most requests, which a handful of them already shows."""
     samples = min(stats.champion.requests, stats.candidate.requests)
     champion_p99, candidate_p99 = stats.champion.latency_quantile(0.99), stats.candidate.latency_quantile(0.99)
     slack_s = s.latency_slack_ms / 1000.0
@@ -170,6 +176,16 @@ def _latency_p99(stats: StepStats, s: AnalysisSettings) -> Check:
         detail = (f"{stats.candidate.requests} candidate / {stats.champion.requests} champion requests, "
                   f"need {s.min_requests} each {rule}")
         return Check("latency_p99", candidate_p99, limit, samples, s.min_requests, Verdict.INCONCLUSIVE, detail)
+    if samples < s.min_latency_requests:
+        candidate_p50 = stats.candidate.latency_quantile(0.5)
+        if candidate_p50 is not None and (math.isinf(candidate_p50) or candidate_p50 > limit):
+            detail = (f"candidate median {candidate_p50:.3f} s is over the p99 limit already (champion p99 "
+                      f"{champion_p99:.3f} s {rule}, {samples} requests)")
+            return Check("latency_p99", candidate_p50, limit, samples, s.min_requests, Verdict.FAIL, detail)
+        detail = (f"candidate p99 {candidate_p99:.3f} s vs champion {champion_p99:.3f} s {rule}: "
+                  f"{samples} requests each, the p99 is judged from {s.min_latency_requests}")
+        return Check("latency_p99", candidate_p99, limit, samples, s.min_latency_requests, Verdict.INCONCLUSIVE,
+                     detail)
     # an overflowing candidate p99 fails even against an overflowing champion: inf > inf is False
     failed = math.isinf(candidate_p99) or candidate_p99 > limit
     detail = f"candidate p99 {candidate_p99:.3f} s vs champion {champion_p99:.3f} s {rule}"

@@ -234,3 +234,15 @@ def test_from_json_rejects_bad_records_with_a_clear_message(corrupt, message):
     corrupt(data)
     with pytest.raises(ValueError, match=message):
         StepStats.from_json(data)
+
+
+def test_one_slow_request_among_few_does_not_fail_latency_but_a_slow_median_does():
+    stats = healthy()
+    rng = np.random.default_rng(9)
+    stats.candidate = version(rng, 40, 0, (0.004, 0.009), events=2000)
+    stats.candidate.observe_request(0.5, True)  # one unlucky request: it is the p99 of 41
+    latency = check(analyze(stats, SETTINGS), "latency_p99")
+    assert latency.verdict == Verdict.INCONCLUSIVE and "judged from 100" in latency.detail
+    stats.candidate = version(rng, 40, 0, (0.05, 0.09), events=2000)  # slow on every request
+    latency = check(analyze(stats, SETTINGS), "latency_p99")
+    assert latency.verdict == Verdict.FAIL and "median" in latency.detail
