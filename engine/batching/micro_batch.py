@@ -70,9 +70,9 @@ class MicroBatch:
         rejects: Invalid records with the reason each goes to the dead-letter topic.
         consumed_at: ``time.time()`` when the first record was consumed.
         outputs: Triton's named outputs for ``inputs``, once inference succeeded.
-        model_version: Version Triton reports for that output.
-        attempts: Inference attempts so far (single-part batches; see ``parts``).
-        parts: The Triton requests of this batch during a rollout (empty: one request, ``inputs``).
+        model_version: Version Triton reports for that output (the first part's, once published).
+        parts: The batch's Triton requests, set when the worker cuts it (one, the champion's, without a
+            rollout); empty for a batch of only rejects, or one whose ``outputs`` are set directly.
         plan: The rollout plan in force when the batch was cut (None: no plan).
         keys: Entity keys of ``events`` (only computed during a rollout).
         benched: Candidate-routed events the champion served because the candidate was benched.
@@ -88,9 +88,6 @@ class MicroBatch:
     consumed_at: float
     outputs: dict[str, np.ndarray] | None = None
     model_version: str = ""
-    attempts: int = 0
-    retry_at: float = 0.0
-    last_error: str = field(default="")
     parts: list[BatchPart] = field(default_factory=list)
     plan: Any = None
     keys: list[str] | None = None

@@ -116,7 +116,7 @@ def run(events: int, pipeline: str, say=print) -> list[RolloutCostRow]:
                                    candidate="2", mode=mode, state=RolloutState.ACTIVE, weight=weight,
                                    mirror_rate=mirror_rate, started_ms=now_ms(), updated_ms=now_ms(),
                                    reason="rollout cost benchmark", actor="bench")
-                PlanWriter(target.bootstrap, extra[0], extra[2]).write(plan, None)
+                PlanWriter(target.bootstrap, extra[0], extra[2]).write(plan)
             contender = PlannedEngine(name, model, *extra)
             spec = RunSpec(name=name, bootstrap=target.bootstrap, input_topic=data.input, output_topic=out.output,
                            dead_letter_topic=out.dead_letter, group_id=f"bench-{run_id}-{name}",

@@ -100,7 +100,7 @@ def list_models(
     repository = load_stack_settings().model_repository
     on_disk = [str(v) for v in ModelControl.versions_on_disk(repository, name)]
     states = target.control().version_states(name)
-    plan = _read_plan(target)
+    plan = target.read().plan
     roles = {}
     if plan is not None:
         roles[plan.champion] = "champion"
@@ -133,10 +133,6 @@ def _settings(pipeline: str):
     from engine.config.pipeline import load_pipeline
 
     return load_pipeline(pipeline)
-
-
-def _read_plan(target):
-    return target.read().plan
 
 
 @app.command()
@@ -215,7 +211,7 @@ def status(
         return
     typer.echo(_plan_line(plan))
     typer.echo(f"  reason: {plan.reason} ({plan.actor})")
-    if exposure is not None and plan.candidate or (exposure is not None and exposure.candidate.routed):
+    if exposure is not None and (plan.candidate or exposure.candidate.routed):
         typer.echo(f"  exposure so far: {exposure.candidate.events} events and {exposure.keys_exposed} keys served "
                    f"by the candidate, {exposure.candidate.fallbacks} fell back to the champion")
     if step is not None and plan.active:

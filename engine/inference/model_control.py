@@ -28,13 +28,17 @@ class ModelControl:
 
     def load(self, name: str) -> None:
         """(Re)load ``name``: Triton re-reads config.pbtxt and every version the policy selects."""
+        self._load_model(name, f"Triton refused to load {name!r}")
+
+    def _load_model(self, name: str, refused: str, config: str | None = None) -> None:
+        """``load_model`` with its failures as the project's errors (``refused``: the message's start)."""
         try:
-            self._client.load_model(name)
+            self._client.load_model(name, config=config)
         except InferenceServerException as exc:
             text = str(exc)
             if "connect" in text.lower() or "refused" in text.lower():
                 raise StackUnavailableError(f"Triton not reachable at {self.http_url}; run `streaminfer stack up`") from None
-            raise ModelRepositoryError(f"Triton refused to load {name!r}: {text}") from None
+            raise ModelRepositoryError(f"{refused}: {text}") from None
         except OSError as exc:
             raise StackUnavailableError(f"Triton not reachable at {self.http_url} ({exc}); run `streaminfer stack up`") from None
 
@@ -60,15 +64,7 @@ class ModelControl:
             raise ModelRepositoryError(f"Triton could not load model {name!r} at all: "
                                        f"{self.version_states(name) or 'it is not in the repository'}")
         override = {**config, "version_policy": {"specific": {"versions": sorted({int(v) for v in versions})}}}
-        try:
-            self._client.load_model(name, config=json.dumps(override))
-        except InferenceServerException as exc:
-            text = str(exc)
-            if "connect" in text.lower() or "refused" in text.lower():
-                raise StackUnavailableError(f"Triton not reachable at {self.http_url}; run `streaminfer stack up`") from None
-            raise ModelRepositoryError(f"Triton could not load {name!r} versions {versions}: {text}") from None
-        except OSError as exc:
-            raise StackUnavailableError(f"Triton not reachable at {self.http_url} ({exc}); run `streaminfer stack up`") from None
+        self._load_model(name, f"Triton could not load {name!r} versions {versions}", json.dumps(override))
 
     def _loaded_config(self, name: str) -> dict | None:
         try:

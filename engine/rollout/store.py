@@ -251,8 +251,8 @@ class PlanWriter:
         self._producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
                                    "linger.ms": 0, **quiet_client(), **(config or {})})
 
-    def write(self, plan: RolloutPlan, audit: dict[str, Any] | None, timeout_s: float = 15.0) -> None:
-        """Write ``plan`` and then its audit record; raises when either is not acknowledged."""
+    def write(self, plan: RolloutPlan, timeout_s: float = 15.0) -> None:
+        """Write ``plan``; raises when it is not acknowledged (see :meth:`write_checked` for the race)."""
         failures: list[str] = []
 
         def delivered(error, _message) -> None:
@@ -260,9 +260,6 @@ class PlanWriter:
                 failures.append(str(error))
 
         self._producer.produce(self.plan_topic, plan.to_bytes(), PLAN_KEY, on_delivery=delivered)
-        if audit is not None:
-            self._producer.produce(self.audit_topic, orjson.dumps(audit), plan.pipeline.encode(),
-                                   on_delivery=delivered)
         left = self._producer.flush(timeout_s)
         if left or failures:
             raise StackUnavailableError(f"rollout plan not written to {self.plan_topic!r} on {self.bootstrap}: "
@@ -271,7 +268,7 @@ class PlanWriter:
     def write_checked(self, plan: RolloutPlan, audit: dict[str, Any] | None, timeout_s: float = 15.0) -> RolloutPlan:
         """Write ``plan`` and read the topic back: the plan in force after it (ConfigError if a racing
         change took this generation first)."""
-        self.write(plan, None, timeout_s)
+        self.write(plan, timeout_s)
         current = read_plan_log(self.bootstrap, self.plan_topic, timeout_s, self._config).plan
         if current is None or current.generation != plan.generation or current.plan_id != plan.plan_id \
                 or current.updated_ms != plan.updated_ms:

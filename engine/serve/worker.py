@@ -18,21 +18,19 @@ import time
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from engine.batching.batch_builder import BatchBuilder
-from engine.batching.micro_batch import BatchPart, MicroBatch
+from engine.batching.micro_batch import MicroBatch
 from engine.config.pipeline import DeliveryMode, PipelineSettings
-from engine.errors import FencedError, ProducerStuckError, StackUnavailableError
+from engine.errors import FencedError, ProducerStuckError
 from engine.inference.circuit_breaker import BreakerState, CircuitBreaker
 from engine.inference.triton_client import InferenceOutcome, TritonInferenceClient
 from engine.ingest.kafka_clients import consumer_config, producer_config, transactional_id
 from engine.metrics.serve_metrics import ServeMetrics
 from engine.publish.records import RecordContext, batch_records
-from engine.rollout.assign import CandidateHealth, PartAssigner
-from engine.rollout.collector import RolloutCollector
-from engine.rollout.guard import ALERTS, Guard
-from engine.rollout.store import PlanWatcher, PlanWriter
+from engine.rollout.store import PlanWatcher
 from engine.serve.delivery import AtLeastOnceDelivery, RewindRequired, TransactionalDelivery
 from engine.serve.health_alerts import HotPathAlerts
 from engine.serve.offsets import OffsetLedger
+from engine.serve.rollout_side import WorkerRollout
 
 log = logging.getLogger("streaminfer.serve")
 
@@ -70,23 +68,14 @@ class ServeWorker:
         self.ledger = OffsetLedger()
         self.breaker = CircuitBreaker(settings.triton.breaker_failure_threshold,
                                       settings.triton.breaker_probe_interval_s)
-        rollout = settings.rollout
         self.context = RecordContext(settings.name, instance, settings.topics.output,
                                      settings.topics.dead_letter, settings.triton.model_name, builder.plugin,
-                                     rollout.mirror_topic_for(settings.name))
-        self.plans = plans
-        self.health = CandidateHealth(rollout.candidate_failures_to_bench, rollout.candidate_bench_s)
-        self.assigner = PartAssigner(builder.plugin, settings.triton.model_version if default_version is None
-                                     else default_version, self.health)
-        self.collector = RolloutCollector(settings.name, instance, rollout.plan_topic_for(settings.name),
-                                          builder.plugin.model_outputs[0] if builder.plugin.model_outputs else "",
-                                          rollout.report_interval_s)
+                                     settings.rollout.mirror_topic_for(settings.name))
+        self.rollout = WorkerRollout(settings, instance, builder.plugin, metrics, plans,
+                                     settings.triton.model_version if default_version is None else default_version)
         self._completions: queue.SimpleQueue[tuple[int, int, int, InferenceOutcome]] = queue.SimpleQueue()
         self._pending: dict[int, MicroBatch] = {}   # cut, not yet published, by seq
         self._in_flight: set[tuple[int, int]] = set()  # (batch seq, part index) awaiting Triton
-        self._applied_generation = -1
-        self.guard: Guard | None = None
-        self._leader = False  # owns input partition 0: runs the rollout guard
         self._next_publish = 1
         self._epoch = 0
         self._paused = False
@@ -113,13 +102,7 @@ class ServeWorker:
         delivery_cls = TransactionalDelivery if s.kafka.delivery == DeliveryMode.EXACTLY_ONCE else AtLeastOnceDelivery
         self.delivery = delivery_cls(producer_config(s, self.instance), self.ledger,
                                      s.kafka.commit_interval_ms / 1000.0, self.metrics)
-        self._start_plans()
-        if self.plans is not None:
-            writer = PlanWriter(s.kafka.bootstrap_servers, self.plans.topic, s.rollout.audit_topic,
-                                s.kafka.client_security())
-            self.guard = Guard(self.plans, writer, s.rollout.analysis, lambda: self._leader,
-                               s.rollout.guard_interval_s, settle_s=3 * s.rollout.report_interval_s + 2.0)
-            self.guard.start()
+        self.rollout.start()
         self.consumer = Consumer(consumer_config(s, self.instance))
         self.consumer.subscribe([s.topics.input], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
@@ -150,25 +133,6 @@ class ServeWorker:
         finally:
             self._close()
 
-    def _start_plans(self) -> None:
-        """Read the rollout plan before the first batch: a worker that guessed would serve the wrong
-        version (Triton's newest, say, while the plan pins the champion)."""
-        if self.plans is None:
-            return
-        wait_s = self.settings.rollout.plan_wait_s
-        if self.plans.start(wait_s):
-            plan = self.plans.plan
-            log.info("rollout plan from %s: %s", self.plans.topic, "none (the configured version serves)"
-                     if plan is None else f"generation {plan.generation}, champion {plan.champion}, "
-                     f"candidate {plan.candidate or '-'} ({plan.state.value})")
-            return
-        if self.plans.unusable:
-            log.warning("rollouts are off for %s: %s", self.settings.name, self.plans.error)
-            self.plans = None
-            return
-        raise StackUnavailableError(f"could not read the rollout plan from {self.plans.topic!r} within "
-                                    f"{wait_s:.0f} s (rollout.plan_wait_s): {self.plans.error or 'no answer'}")
-
     def _close(self) -> None:
         """Close every client; a failure to close is logged and never replaces the exit code (after a
         fencing librdkafka may fail in odd ways while closing — CI once saw its log callback raise
@@ -180,10 +144,8 @@ class ServeWorker:
             self._close_quietly("producer", self.delivery.close)
         if self.alerts is not None:
             self._close_quietly("alerts", self.alerts.close)
-        if self.guard is not None:
-            self._close_quietly("rollout guard", self.guard.stop)
-        if self.plans is not None:
-            self._close_quietly("rollout plan watcher", self.plans.stop)
+        for what, close in self.rollout.closers():
+            self._close_quietly(what, close)
         self._close_quietly("inference client", self.inference.close)
 
     @staticmethod
@@ -195,7 +157,7 @@ class ServeWorker:
 
     # -- the loop ---------------------------------------------------------------------------
     def _step(self) -> None:
-        self._current_plan()  # keeps the plan gauges true while idle; batches read it at their cut
+        self.rollout.current_plan(self.builder.last_seq)  # plan gauges stay true while idle
         self._probe_breaker()
         self._poll()
         self._dispatch()
@@ -206,8 +168,7 @@ class ServeWorker:
         self._update_gauges()
         if self.alerts is not None:
             self.alerts.tick()
-        if self.guard is not None:
-            self._alert_rollout_decisions()
+        self.rollout.raise_alerts(self.alerts)
 
     def _poll(self) -> None:
         consumer = self.consumer
@@ -281,7 +242,7 @@ class ServeWorker:
                 return
             self._pending[batch.seq] = batch
             # The batch boundary: the plan in force now routes this batch, whatever changes later.
-            self.assigner.assign(batch, self._current_plan())
+            self.rollout.assign(batch, self.builder.last_seq)
             if batch.needs_inference:
                 for index in range(len(batch.parts)):
                     self._submit(batch, index)
@@ -295,25 +256,12 @@ class ServeWorker:
         requests per batch (candidate, mirror) do not halve the pipelining."""
         return len({seq for seq, _ in self._in_flight})
 
-    def _current_plan(self):
-        plan = self.plans.plan if self.plans is not None else None
-        generation = plan.generation if plan is not None else -1
-        if generation != self._applied_generation:
-            self._applied_generation = generation
-            self.metrics.rollout_generation.set(generation)
-            self.metrics.rollout_weight.set(plan.candidate_weight if plan is not None else 0.0)
-            if plan is not None:
-                log.info("applying rollout plan generation %d from batch %d on: champion %s, candidate %s "
-                         "(%s, %s, %.2f%% of keys)", generation, self.builder.last_seq, plan.champion,
-                         plan.candidate or "-", plan.mode.value, plan.state.value, plan.candidate_weight)
-        return plan
-
     def _submit(self, batch: MicroBatch, index: int) -> None:
         part = batch.parts[index]
         part.attempts += 1
         self._in_flight.add((batch.seq, index))
         seq, epoch = batch.seq, batch.epoch
-        trial = self._is_trial(batch, part)
+        trial = self.rollout.is_trial(batch, part)
         if part.role != "mirror":
             self.metrics.batch_rows.observe(part.inputs.rows)
         timeout = self.settings.rollout.candidate_timeout_s if trial else None
@@ -342,20 +290,17 @@ class ServeWorker:
             return
         part = batch.parts[index]
         ok = outcome.error is None
-        trial = self._is_trial(batch, part)
+        trial = self.rollout.is_trial(batch, part)
         self.metrics.triton_latency.observe(outcome.latency_s)
-        self.metrics.version_request(part.version or outcome.model_version, part.role, outcome.latency_s, ok)
-        self.collector.observe_request(batch, part, outcome.latency_s, ok)
+        self.rollout.observe(batch, part, outcome, trial)
         if ok:
             part.outputs, part.served_version = outcome.outputs, outcome.model_version
             part.done = True
-            if trial:
-                self.health.record(True)
-            else:
+            if not trial:
                 self.breaker.record_success()
             return
         if trial or part.role == "mirror":
-            self._candidate_failed(batch, part, outcome, trial)
+            self.rollout.candidate_failed(batch, part, outcome, trial)
             return
         kind = "unavailable" if outcome.retriable else "model_error"
         self.metrics.inference_error(kind)
@@ -374,36 +319,9 @@ class ServeWorker:
             if self.alerts is not None:
                 self.alerts.breaker_opened(self.breaker.consecutive_failures, outcome.error)
 
-    @staticmethod
-    def _is_trial(batch: MicroBatch, part: BatchPart) -> bool:
-        """A request to the candidate: short timeout, its own health, never the breaker's business."""
-        plan = batch.plan
-        return plan is not None and bool(plan.candidate) and part.version == plan.candidate and not part.fell_back
-
-    def _candidate_failed(self, batch: MicroBatch, part: BatchPart, outcome: InferenceOutcome, trial: bool) -> None:
-        """A candidate never holds up or fails the champion: a failed candidate part is scored by the
-        champion at once, a failed mirror part is dropped (whichever version it asked); neither counts
-        toward the breaker."""
-        self.metrics.inference_error("candidate" if trial else "mirror")
-        if not trial:
-            log.warning("mirror request to version %s failed (batch %d): %s — dropped", part.version, batch.seq,
-                        outcome.error)
-        elif self.health.record(False):
-            log.error("candidate version %s benched for %.0f s on this worker after %d failures in a row: %s",
-                      part.version, self.health.bench_s, self.health.failures_to_bench, outcome.error)
-        else:
-            log.warning("candidate version %s failed (batch %d, %s part): %s — %s", part.version, batch.seq,
-                        part.role, outcome.error, "dropped" if part.role == "mirror" else "the champion scores it")
-        if part.role == "mirror":
-            part.done = True
-            return
-        part.fell_back = True
-        part.version = self.assigner.champion_version(batch.plan)
-        part.retry_at = 0.0  # attempts > 0 and no outputs: _dispatch resubmits it now, to the champion
-
     def _probe_breaker(self) -> None:
         if self.breaker.probe_due():
-            ready = self.inference.server_ready(self.assigner.champion_version(self._current_plan()))
+            ready = self.inference.server_ready(self.rollout.champion_version(self.builder.last_seq))
             self.breaker.record_probe(ready)
             if ready:
                 log.warning("triton ready again: half-open, sending one trial batch")
@@ -425,7 +343,7 @@ class ServeWorker:
             del self._pending[self._next_publish]
             self._next_publish += 1
             self.metrics.events_out.inc(len(batch.good_index))
-            self._count_versions(batch)
+            self.rollout.published(batch)
             for reason, count in dead.items():
                 self.metrics.dead_letter(reason, count)
             self.metrics.end_to_end_latency.observe_many(latencies)
@@ -433,45 +351,9 @@ class ServeWorker:
                 self.alerts.observe_batch(len(batch.messages), dead, latencies, batch.model_version)
             self.metrics.engine_latency.observe(max(0.0, time.time() - batch.consumed_at))
 
-    def _alert_rollout_decisions(self) -> None:
-        """Alerts for the guard's decisions, raised on this thread (the alert gate is not thread-safe)."""
-        while True:
-            try:
-                decision = self.guard.decisions.get_nowait()
-            except queue.Empty:
-                return
-            kind = ALERTS.get(decision.decision)
-            manager = getattr(self.alerts, "manager", None)
-            if kind is None or manager is None:
-                continue
-            audit = decision.audit
-            evidence = {"detector": "rollout_guard",
-                        "summary": f"{self.settings.triton.model_name} version {audit['candidate']}: "
-                                   f"{decision.plan.reason}"[:500],
-                        "plan_id": audit["plan_id"], "champion": audit["champion"], "candidate": audit["candidate"],
-                        "step": audit["step"], "exposure": audit["exposure"],
-                        "verdict": decision.analysis.verdict.value,
-                        "failed_checks": [c.name for c in decision.analysis.checks if c.verdict.value == "fail"]}
-            try:
-                manager.raise_alert(kind[0], f"{self.settings.triton.model_name}:{audit['candidate']}", evidence,
-                                    severity=kind[1], detector=audit["plan_id"])
-            except Exception as exc:  # noqa: BLE001 — an alert that cannot go out must never stop serving
-                log.error("rollout alert %s not published: %r (the decision itself is on %s)", kind[0], exc,
-                          self.settings.rollout.audit_topic)
-
-    def _count_versions(self, batch: MicroBatch) -> None:
-        for part in batch.parts:
-            if part.role != "mirror":
-                role = "champion" if part.role == "champion" or part.fell_back else "candidate"
-                self.metrics.version_events(part.served_version or part.version, role, len(part.positions))
-                if part.fell_back:
-                    self.metrics.fallbacks(len(part.positions))
-        self.metrics.fallbacks(batch.benched)
-        self.collector.observe_published(batch)
-
     def _commit(self, final: bool = False) -> None:
         try:
-            reports = self.collector.due_reports(force=final)
+            reports = self.rollout.due_reports(final)
             if reports:  # inside the open transaction: a report commits with the outputs it counts
                 self.delivery.publish(reports, {})
             self.delivery.commit(self.consumer, final=final)
@@ -518,7 +400,7 @@ class ServeWorker:
         # away when Triton is down; pausing before the library's own assignment would be a no-op.
         consumer.incremental_assign(partitions)
         if any(tp.partition == 0 for tp in partitions):
-            self._leader = True
+            self.rollout.leader = True
         if self._paused:
             consumer.pause(partitions)
         self.metrics.assigned_partitions.set(len(consumer.assignment()))
@@ -533,7 +415,7 @@ class ServeWorker:
         self._discard_unpublished()
         revoked = {(tp.topic, tp.partition) for tp in partitions}
         kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in revoked]
-        self._leader = any(tp.partition == 0 for tp in kept)
+        self.rollout.leader = any(tp.partition == 0 for tp in kept)
         self.ledger.forget(partitions)
         self._seek_to_committed(consumer, kept)
         self.metrics.assigned_partitions.set(len(kept))
@@ -544,7 +426,7 @@ class ServeWorker:
                     [f"{tp.topic}[{tp.partition}]" for tp in partitions])
         lost = {(tp.topic, tp.partition) for tp in partitions}
         kept = [tp for tp in consumer.assignment() if (tp.topic, tp.partition) not in lost]
-        self._leader = any(tp.partition == 0 for tp in kept)
+        self.rollout.leader = any(tp.partition == 0 for tp in kept)
         self.metrics.rewinds.inc()
         self.delivery.abort()
         self._discard_unpublished()
