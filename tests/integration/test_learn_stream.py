@@ -151,7 +151,10 @@ def test_learner_joins_both_orders_publishes_shadow_and_pages_once_per_detector(
     comparisons = [record["comparison"] for record in shadow if "comparison" in record]
     assert comparisons  # at most one per batch learned, once 100 labels have passed since the last
     last = max(comparisons, key=lambda c: c["champion"]["n"])
-    assert last["champion"]["n"] == 600
+    # The last comparison came at most compare_every (100) labels before the end: where exactly depends
+    # on how the labels fell into learner batches (CI once saw it at 508 of 600).
+    assert 500 < last["champion"]["n"] <= 600
+    seen = last["champion"]["n"]  # both time windows still hold every label seen by then
     assert {window: standings["champion"]["n"] for window, standings in last["time_windows"].items()} == {
-        "300s": 600, "3600s": 600}
+        "300s": seen, "3600s": seen}
     assert set(last["time_windows"]["300s"]["challengers"]) == {"river_logreg", "river_hat"}
